@@ -1,0 +1,23 @@
+"""The `irgov` command line. Exit codes: 0 ok, 1 error; `check` and `test` add their own."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from .diff_cmd import diff_command
+from .hash_cmd import hash_command
+from .plugins_cmd import plugins_command
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="irgov")
+def main() -> None:
+    """Governance for AI pipeline plans: validate, approve, audit."""
+
+
+main.add_command(hash_command)
+main.add_command(diff_command)
+main.add_command(plugins_command)

@@ -1,0 +1,128 @@
+"""Exceptions raised by irgov_policy.
+
+The tree::
+
+    IrgovError
+    ├── IRInputError          untrusted IR or DAG JSON refused by the strict input model
+    ├── DigestError           a digest that is not `ALGO:HEX` of an allowed, known algorithm
+    ├── HashBackendError      unknown hash backend or a backend registered twice
+    ├── PluginError           a plugin that fails to load or implements an unknown hook
+    ├── ConfigError           a configuration value that cannot be used
+    ├── PolicyError           rule packs and policy tests
+    │   └── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
+    ├── ApprovalError         approvals service
+    │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
+    │   └── ApprovalKeyError  a missing or malformed server key
+    ├── StoreError            a store URL or backend that cannot be used
+    └── EventError            events, outbox and sinks
+
+Messages follow one style: one lowercase sentence without a final period, user input in
+backticks, a location (JSON pointer or file:line:col) whenever there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ApprovalError",
+    "ApprovalKeyError",
+    "ConfigError",
+    "DigestError",
+    "EventError",
+    "HashBackendError",
+    "IRInputError",
+    "InputProblem",
+    "InvalidTTLError",
+    "IrgovError",
+    "PackLoadError",
+    "PluginError",
+    "PolicyError",
+    "SourceProblem",
+    "StoreError",
+]
+
+
+class IrgovError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One problem in an input document, located by RFC 6901 JSON pointer."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+class IRInputError(IrgovError):
+    """The strict input model refused a document; `problems` names every JSON pointer."""
+
+    def __init__(self, problems: list[InputProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems) or "invalid input")
+
+
+class DigestError(IrgovError):
+    """A digest string was refused by `parse_digest` or `verify_digest`."""
+
+
+class HashBackendError(IrgovError):
+    """An unknown hash algorithm was requested, or one was registered twice."""
+
+
+class PluginError(IrgovError):
+    """A plugin could not be loaded or implements a hook that does not exist."""
+
+
+class ConfigError(IrgovError):
+    """A configuration value cannot be used."""
+
+
+class PolicyError(IrgovError):
+    """Base of rule pack and policy test errors."""
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """One problem located in a source file, printed as `file:line:col: message`."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PackLoadError(PolicyError):
+    """A rule pack could not be loaded; `problems` locate each reason in its file."""
+
+    def __init__(self, problems: list[SourceProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or "rule pack refused")
+
+
+class ApprovalError(IrgovError):
+    """Base of approvals service errors."""
+
+
+class InvalidTTLError(ApprovalError):
+    """A TTL that is not a positive finite number of seconds within the configured bound."""
+
+
+class ApprovalKeyError(ApprovalError):
+    """The server key used to digest approval tokens is missing or malformed."""
+
+
+class StoreError(IrgovError):
+    """A store URL or backend that cannot be used."""
+
+
+class EventError(IrgovError):
+    """Events, outbox and sink configuration errors."""

@@ -1,0 +1,268 @@
+"""The strict input model: untrusted IR and DAG JSON in, frozen typed objects out.
+
+Two rules shape this module:
+- nothing is defaulted to a fresh value (no generated request id or timestamp), so the same
+  input always hashes the same;
+- fields a client may send but the validator computes (`risk_tier`, `requires_approval`)
+  are accepted and dropped here, so they can never reach a hash.
+
+Vocabularies (which actions and providers exist) are policy, declared by rule packs; an
+unknown action is a policy decision, not a parse error. Likewise a missing idempotency key or
+a non-integer budget parse, so that the policy can answer with its own violation code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .errors import InputProblem, IRInputError
+from .strict_json import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    json_pointer,
+    loads_strict,
+)
+
+__all__ = [
+    "COMPUTED_STEP_FIELDS",
+    "DEFAULT_MAX_STEPS",
+    "IR",
+    "InputLimits",
+    "Step",
+    "ir_schema",
+    "load_dag_nodes",
+    "load_ir",
+    "parse_dag_nodes",
+    "parse_ir",
+]
+
+DEFAULT_MAX_STEPS = 10_000
+COMPUTED_STEP_FIELDS = frozenset({"risk_tier", "requires_approval"})
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Bounds applied to untrusted documents before and while they are parsed."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_steps: int = DEFAULT_MAX_STEPS
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an IR. `budget_cents` is kept as sent: the policy judges its type."""
+
+    action: str
+    provider: str
+    resource: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+    budget_cents: Any = None
+    step_id: str | None = None
+    description: str | None = None
+    # Which optional fields the client sent, so hashing reproduces the input's shape.
+    present: frozenset[str] = frozenset()
+
+    def to_hashable(self) -> dict[str, Any]:
+        """The step as hashed: every sent field except computed ones; params/constraints always."""
+        out: dict[str, Any] = {
+            "action": self.action,
+            "provider": self.provider,
+            "resource": self.resource,
+            "params": _thaw(self.params),
+            "constraints": _thaw(self.constraints),
+        }
+        for name in ("idempotency_key", "budget_cents", "step_id", "description"):
+            if name in self.present:
+                out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(frozen=True)
+class IR:
+    """A validated plan for one tenant."""
+
+    tenant_id: str
+    steps: tuple[Step, ...]
+    request_id: str | None = None
+    created_at: str | None = None
+    intent_summary: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def step_ids(self) -> list[str]:
+        """Each step's id: its `step_id`, else its index as a string."""
+        return [s.step_id if s.step_id is not None else str(i) for i, s in enumerate(self.steps)]
+
+    def to_hashable(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "steps": [s.to_hashable() for s in self.steps],
+        }
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        if self.created_at is not None:
+            out["created_at"] = self.created_at
+        if self.intent_summary is not None:
+            out["intent_summary"] = self.intent_summary
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy of the IR as parsed (the hashable form)."""
+        return self.to_hashable()
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@lru_cache(maxsize=None)
+def ir_schema() -> dict[str, Any]:
+    """The shipped JSON Schema of the IR (draft 2020-12)."""
+    text = resources.files("irgov_policy").joinpath("schemas/ir.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _ir_validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(ir_schema())
+    validator: jsonschema.protocols.Validator = cls(ir_schema())
+    return validator
+
+
+def _python_value_problems(node: Any, path: list[str | int], depth: int, limits: InputLimits,
+                           out: list[InputProblem]) -> None:
+    """Checks applied to already-parsed Python values, which did not pass through loads_strict."""
+    if depth > limits.max_depth:
+        out.append(InputProblem(json_pointer(path), f"nesting deeper than {limits.max_depth} levels"))
+        return
+    if isinstance(node, bool) or node is None or isinstance(node, str):
+        return
+    if isinstance(node, int):
+        if abs(node) > MAX_SAFE_INTEGER:
+            out.append(InputProblem(json_pointer(path),
+                                    f"integer `{node}` is outside the interoperable range of +/-(2^53 - 1)"))
+    elif isinstance(node, float):
+        if not math.isfinite(node):
+            out.append(InputProblem(json_pointer(path), f"`{node}` is not a finite number"))
+    elif isinstance(node, Mapping):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                out.append(InputProblem(json_pointer(path), f"object key `{k!r}` is not a string"))
+                continue
+            _python_value_problems(v, [*path, k], depth + 1, limits, out)
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            _python_value_problems(v, [*path, i], depth + 1, limits, out)
+    else:
+        out.append(InputProblem(json_pointer(path), f"value of type `{type(node).__name__}` is not json"))
+
+
+def _check_created_at(value: str) -> str | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return f"`{value}` is not an iso 8601 date-time"
+    if parsed.tzinfo is None:
+        return f"`{value}` has no timezone offset"
+    return None
+
+
+def parse_ir(data: Any, *, limits: InputLimits | None = None) -> IR:
+    """Validate an already-decoded IR (a dict) and return the frozen `IR`.
+
+    Raises `IRInputError` naming the JSON pointer of every problem."""
+    limits = limits or InputLimits()
+    problems: list[InputProblem] = []
+    _python_value_problems(data, [], 0, limits, problems)
+    if problems:
+        raise IRInputError(problems)
+    if isinstance(data, Mapping) and isinstance(data.get("steps"), list) and len(data["steps"]) > limits.max_steps:
+        raise IRInputError([InputProblem("/steps", f"{len(data['steps'])} steps exceed the limit of {limits.max_steps}")])
+    for error in sorted(_ir_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        problems.append(InputProblem(json_pointer(list(error.absolute_path)), _schema_message(error)))
+    if not problems and isinstance(data, Mapping) and "created_at" in data:
+        message = _check_created_at(data["created_at"])
+        if message:
+            problems.append(InputProblem("/created_at", message))
+    if problems:
+        raise IRInputError(problems)
+    assert isinstance(data, Mapping)
+    steps = tuple(_build_step(s) for s in data["steps"])
+    return IR(
+        tenant_id=data["tenant_id"],
+        steps=steps,
+        request_id=data.get("request_id"),
+        created_at=data.get("created_at"),
+        intent_summary=data.get("intent_summary"),
+        labels=dict(data.get("labels", {})),
+    )
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return "unknown field " + ", ".join(f"`{e}`" for e in extra)
+    if error.validator == "required":
+        return error.message.replace("'", "`").replace("is a required property", "is required")
+    if error.validator == "pattern":
+        return "contains a control character"
+    return error.message.replace("'", "`")
+
+
+def _build_step(raw: Mapping[str, Any]) -> Step:
+    present = frozenset(k for k in raw if k not in COMPUTED_STEP_FIELDS)
+    return Step(
+        action=raw["action"],
+        provider=raw["provider"],
+        resource=raw["resource"],
+        params=_thaw(raw.get("params", {})),
+        idempotency_key=raw.get("idempotency_key"),
+        constraints=_thaw(raw.get("constraints", {})),
+        budget_cents=raw.get("budget_cents"),
+        step_id=raw.get("step_id"),
+        description=raw.get("description"),
+        present=present,
+    )
+
+
+def load_ir(data: str | bytes, *, limits: InputLimits | None = None) -> IR:
+    """Parse untrusted JSON text strictly, then validate it as an IR."""
+    limits = limits or InputLimits()
+    return parse_ir(loads_strict(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth), limits=limits)
+
+
+def parse_dag_nodes(data: Any) -> list[Any]:
+    """Return the node list of a DAG document (a list, or an object with `nodes`).
+
+    Nodes themselves are not validated here: the diff audit reports malformed nodes one by one
+    instead of refusing the whole DAG."""
+    if isinstance(data, list):
+        return list(data)
+    if isinstance(data, Mapping) and isinstance(data.get("nodes"), list):
+        return list(data["nodes"])
+    raise IRInputError([InputProblem("", "a dag is a list of nodes or an object with a `nodes` list")])
+
+
+def load_dag_nodes(data: str | bytes, *, limits: InputLimits | None = None) -> list[Any]:
+    """Parse untrusted DAG JSON strictly and return its node list."""
+    limits = limits or InputLimits()
+    return parse_dag_nodes(loads_strict(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth))

@@ -1,0 +1,56 @@
+"""Shared fixtures. Redis tests use the real server; they skip when it does not answer, except
+under IRGOV_REQUIRE_REDIS=1 (set by CI), where they fail instead."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+REDIS_URL = os.environ.get("IRGOV_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_required() -> bool:
+    return os.environ.get("IRGOV_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a live Redis server (db 15 by default); skips or fails when none answers."""
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - the test extra installs redis
+        if _redis_required():
+            pytest.fail("IRGOV_REQUIRE_REDIS=1 but the `redis` package is not installed")
+        pytest.skip("the `redis` package is not installed")
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+    except Exception as exc:
+        message = f"no redis server answers at {REDIS_URL}: {exc}"
+        if _redis_required():
+            pytest.fail(f"IRGOV_REQUIRE_REDIS=1 and {message}")
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix unique to one test, so tests never see each other's keys."""
+    return f"irgov-test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, redis_prefix: str) -> Iterator[Any]:
+    """A client on the test server; every key under `redis_prefix` is deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    for key in client.scan_iter(match=redis_prefix + "*", count=1000):
+        client.delete(key)
+    client.close()

@@ -8,6 +8,7 @@ digest cannot be downgraded to a weaker or unknown algorithm by rewriting its pr
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -121,8 +122,43 @@ def _registry(registry: HashRegistry | None) -> HashRegistry:
     return registry if registry is not None else default_registry()
 
 
+def _json_dumps_is_canonical(value: Any) -> bool:
+    """True when `json.dumps(sort_keys, compact, ensure_ascii=False)` already yields RFC 8785.
+
+    The two agree on strings (same short escapes, lower-case `\\u00xx` for other controls, no
+    escaping of non-ASCII), integers, booleans and null. They differ only on floats (RFC 8785
+    uses the ECMAScript number format) and on keys outside the Basic Multilingual Plane (RFC 8785
+    sorts by UTF-16 code units, Python by code points). Both are rare in IRs, so the pure-Python
+    `rfc8785` encoder is kept for them and the C encoder does the common case; a property test
+    checks the two paths agree."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            for key in node:
+                if type(key) is not str or (not key.isascii() and any(ord(c) > 0xFFFF for c in key)):
+                    return False
+            stack.extend(node.values())
+        elif kind is list or kind is tuple:
+            stack.extend(node)
+        elif kind is str or kind is bool or node is None:
+            continue
+        elif kind is int:
+            if not -_MAX_SAFE <= node <= _MAX_SAFE:
+                return False
+        else:
+            return False
+    return True
+
+
+_MAX_SAFE = 2**53 - 1
+
+
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical JSON of a JSON-compatible value."""
+    if _json_dumps_is_canonical(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return bytes(rfc8785.dumps(value))
 
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -76,13 +76,15 @@ class Step:
     present: frozenset[str] = frozenset()
 
     def to_hashable(self) -> dict[str, Any]:
-        """The step as hashed: every sent field except computed ones; params/constraints always."""
+        """The step as hashed: every sent field except computed ones; params/constraints always.
+
+        Shares the step's nested values (no copy, hashing is hot): treat the result as read-only."""
         out: dict[str, Any] = {
             "action": self.action,
             "provider": self.provider,
             "resource": self.resource,
-            "params": _thaw(self.params),
-            "constraints": _thaw(self.constraints),
+            "params": self.params,
+            "constraints": self.constraints,
         }
         for name in ("idempotency_key", "budget_cents", "step_id", "description"):
             if name in self.present:
@@ -121,8 +123,9 @@ class IR:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy of the IR as parsed (the hashable form)."""
-        return self.to_hashable()
+        """A JSON-ready deep copy of the IR as parsed (the hashable form), safe to modify."""
+        copied: dict[str, Any] = _thaw(self.to_hashable())
+        return copied
 
 
 def _thaw(value: Any) -> Any:
@@ -133,7 +136,7 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=None)
+@cache
 def ir_schema() -> dict[str, Any]:
     """The shipped JSON Schema of the IR (draft 2020-12)."""
     text = resources.files("irgov_policy").joinpath("schemas/ir.schema.json").read_text("utf-8")
@@ -141,7 +144,7 @@ def ir_schema() -> dict[str, Any]:
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ir_validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(ir_schema())
     validator: jsonschema.protocols.Validator = cls(ir_schema())
@@ -221,11 +224,12 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return "unknown field " + ", ".join(f"`{e}`" for e in extra)
+    message = str(error.message).replace("'", "`")
     if error.validator == "required":
-        return error.message.replace("'", "`").replace("is a required property", "is required")
+        return message.replace("is a required property", "is required")
     if error.validator == "pattern":
         return "contains a control character"
-    return error.message.replace("'", "`")
+    return message
 
 
 def _build_step(raw: Mapping[str, Any]) -> Step:

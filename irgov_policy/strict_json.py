@@ -7,6 +7,7 @@ what a document says, so each is refused here with the JSON pointer of the probl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -92,10 +93,8 @@ def _locate_duplicate(text: str, key: str) -> str:
             for i, item in enumerate(node):
                 walk(item, [*path, i])
 
-    try:
+    with contextlib.suppress(ValueError, RecursionError):
         walk(json.loads(text, object_pairs_hook=_Pairs), [])
-    except (ValueError, RecursionError):
-        pass
     return found[0] if found else "/" + key
 
 

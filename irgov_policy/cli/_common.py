@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..errors import IRInputError, IrgovError
+from ..errors import IrgovError, IRInputError
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "UsageFailure", "echo_json", "fail", "read_input"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -15,7 +15,7 @@ from .types import EventType
 __all__ = ["payload_problems", "payload_schema"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def payload_schema(event_type: str) -> dict[str, Any]:
     """The JSON Schema of the payload of `event_type` (one of the nine `EventType` values)."""
     EventType(event_type)  # refuses unknown types with a ValueError

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from irgov_policy import __version__
+from irgov_policy.cli import main
+from irgov_policy.hashing import step_hash
+from irgov_policy.model import parse_ir
+
+from .helpers import ir_doc, step
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _write(tmp_path: Path, name: str, value: Any) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(value) if not isinstance(value, str) else value)
+    return str(path)
+
+
+def _good_dag(doc: dict[str, Any]) -> list[dict[str, str]]:
+    ir = parse_ir(doc)
+    return [{"ir_step_id": sid, "ir_step_hash": step_hash(s)} for sid, s in zip(ir.step_ids(), ir.steps, strict=True)]
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_hash_json_output(runner: CliRunner, tmp_path: Path) -> None:
+    doc = ir_doc(step(), step(resource="zone/b"))
+    result = runner.invoke(main, ["hash", _write(tmp_path, "ir.json", doc), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["ir_hash"].startswith("sha256:") and len(out["step_hashes"]) == 2
+
+
+def test_hash_reads_stdin_and_supports_blake3(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["hash", "-", "--algorithm", "blake3"], input=json.dumps(ir_doc()))
+    assert result.exit_code == 0 and "blake3:" in result.output
+
+
+def test_hash_errors_are_one_line_with_location(runner: CliRunner, tmp_path: Path) -> None:
+    path = _write(tmp_path, "bad.json", '{"tenant_id": "t", "tenant_id": "u", "steps": []}')
+    result = runner.invoke(main, ["hash", path])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0
+    assert f"{path}:/tenant_id: duplicate key `tenant_id`" in result.output
+    assert "Traceback" not in result.output
+    missing = runner.invoke(main, ["hash", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+    unknown = runner.invoke(main, ["hash", path, "--algorithm", "md5"])
+    assert unknown.exit_code == 1 and "unknown hash algorithm `md5`" in unknown.output
+
+
+def test_diff_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
+    doc = ir_doc(step(), step(resource="zone/b"))
+    ir_path = _write(tmp_path, "ir.json", doc)
+    ok = runner.invoke(main, ["diff", ir_path, _write(tmp_path, "dag.json", _good_dag(doc))])
+    assert ok.exit_code == 0, ok.output
+    tampered = _good_dag(doc)
+    tampered[1]["ir_step_hash"] = "sha256:" + "0" * 64
+    bad = runner.invoke(main, ["diff", ir_path, _write(tmp_path, "bad.json", tampered), "--format", "json"])
+    assert bad.exit_code == 1
+    report = json.loads(bad.output)
+    assert report["success"] is False and report["hash_mismatches"][0]["dag_node_hash"] == "sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d + [dict(d[0])],                                      # duplicate node id
+        lambda d: [{"ir_step_id": d[0]["ir_step_id"], "ir_step_hash": "sha256:" + "1" * 64}] + d,  # wrong copy first
+        lambda d: d[:1],                                                 # missing step
+        lambda d: d + [{"ir_step_id": "x", "ir_step_hash": d[0]["ir_step_hash"]}],  # extra node
+        lambda d: [{"ir_step_id": 0, "ir_step_hash": d[0]["ir_step_hash"]}, d[1]],   # int id
+        lambda d: [{"ir_step_id": "", "ir_step_hash": d[0]["ir_step_hash"]}, d[1]],  # empty id
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": ""}, d[1]],               # empty hash
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"][7:]}, d[1]],  # unprefixed
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"].upper()}, d[1]],  # upper case
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"][:23]}, d[1]],  # truncated
+    ],
+)
+def test_diff_catches_every_malformed_or_tampered_dag(runner: CliRunner, tmp_path: Path, mutate: Any) -> None:
+    doc = ir_doc(step(), step(resource="zone/b"))
+    dag = mutate(_good_dag(doc))
+    result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", doc), _write(tmp_path, "dag.json", dag)])
+    assert result.exit_code == 1, result.output
+    assert "failed" in result.output
+
+
+def test_diff_refuses_a_malformed_ir_with_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", {"tenant_id": "t"}),
+                                  _write(tmp_path, "dag.json", [])])
+    assert result.exit_code == 1 and "`steps` is required" in result.output
+
+
+def test_plugins_lists_builtins(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["plugins", "--format", "json"])
+    assert result.exit_code == 0
+    names = {p["name"] for p in json.loads(result.output)}
+    assert "irgov_policy.default_plugins.hash_backends" in names

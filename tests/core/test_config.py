@@ -17,7 +17,7 @@ def test_embedded_defaults_need_no_server() -> None:
 
 def test_file_then_environment_then_arguments(tmp_path: Path) -> None:
     path = tmp_path / "irgov.yaml"
-    path.write_text("engine: celpy\nmax_steps: 50\nevent_sinks: ["log:"]\n")
+    path.write_text("engine: celpy\nmax_steps: 50\nevent_sinks: ['log:']\n")
     config = load_config(path, environ={"IRGOV_MAX_STEPS": "70", "IRGOV_EVENT_SINKS": "log:,jsonl:///tmp/e.jsonl"})
     assert config.engine == "celpy"
     assert config.max_steps == 70

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PLUGINS = (
     "irgov_policy.default_plugins.hash_backends",
+    "irgov_policy.default_plugins.sinks",
 )
 
 _MANAGER: pluggy.PluginManager | None = None

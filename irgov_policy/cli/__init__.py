@@ -6,6 +6,7 @@ import click
 
 from .._version import __version__
 from .diff_cmd import diff_command
+from .events_cmd import events_group
 from .hash_cmd import hash_command
 from .plugins_cmd import plugins_command
 
@@ -21,3 +22,4 @@ def main() -> None:
 main.add_command(hash_command)
 main.add_command(diff_command)
 main.add_command(plugins_command)
+main.add_command(events_group)

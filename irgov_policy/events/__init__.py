@@ -1,17 +1,30 @@
-"""Governance events: types, the Charter v1.0 envelope, payload schemas and the bus."""
+"""Governance events: types, the Charter v1.0 envelope, payload schemas, the bus, the durable
+outbox and its relay, sinks and the CloudEvents mapping."""
 
-from .bus import EventBus, EventSink, MemorySink
-from .envelope import Event, new_event, uuid7
+from .bus import BusStatus, EventBus, EventSink, MemorySink
+from .cloudevent import from_cloudevent, to_cloudevent
+from .envelope import Event, format_timestamp, new_event, uuid7
+from .outbox import DEFAULT_OUTBOX_URL, MemoryOutbox, Outbox, outbox_from_url
+from .relay import RetryPolicy
 from .types import CRITICAL_EVENT_TYPES, EventType, is_critical
 
 __all__ = [
     "CRITICAL_EVENT_TYPES",
+    "DEFAULT_OUTBOX_URL",
+    "BusStatus",
     "Event",
     "EventBus",
     "EventSink",
     "EventType",
+    "MemoryOutbox",
     "MemorySink",
+    "Outbox",
+    "RetryPolicy",
+    "format_timestamp",
+    "from_cloudevent",
     "is_critical",
     "new_event",
+    "outbox_from_url",
+    "to_cloudevent",
     "uuid7",
 ]

@@ -2,15 +2,32 @@
 
 Kept apart from the relay so that a store can record an event inside its own transaction
 (consuming an approval and recording `ir.approval_consumed` commit together or not at all).
+
+`SqliteOutbox` is the relay's side: the same table plus per-sink delivery marks and source cursors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
+from ..errors import EventError
 from .envelope import Event, format_timestamp
+from .outbox import OutboxRecord, SinkBacklog
 
-__all__ = ["OUTBOX_SCHEMA", "append_event_in_transaction", "ensure_outbox_schema"]
+__all__ = [
+    "DELIVERY_SCHEMA",
+    "OUTBOX_SCHEMA",
+    "SqliteOutbox",
+    "append_event_in_transaction",
+    "ensure_outbox_schema",
+    "sqlite_path_from_url",
+]
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox (
@@ -40,3 +57,292 @@ def append_event_in_transaction(conn: sqlite3.Connection, event: Event) -> None:
         (event.id, event.tenant_id, event.type, 1 if event.critical else 0, event.to_json(),
          format_timestamp(event.timestamp)),
     )
+
+
+DELIVERY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS irgov_outbox_delivery (
+    sink TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT,
+    next_attempt_at REAL,
+    last_error TEXT,
+    PRIMARY KEY (sink, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS irgov_outbox_created ON irgov_outbox (created_at);
+CREATE TABLE IF NOT EXISTS irgov_outbox_source (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL
+);
+"""
+
+_RECORD_COLUMNS = "o.seq, o.event_id, o.tenant_id, o.type, o.critical, o.body, o.created_at"
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file of a `sqlite:///...` URL: `sqlite:///./rel.db` is relative to the working directory,
+    `sqlite:///abs/x.db` (or `sqlite:////abs/x.db`) is absolute."""
+    if not url.startswith("sqlite:///"):
+        raise EventError(f"outbox url `{url}` is not a `sqlite:///path` url")
+    rest = url[len("sqlite://"):].split("?", 1)[0]
+    if rest.startswith(("/./", "/../")) or rest.startswith("//"):
+        rest = rest[1:]
+    if rest in ("", "/"):
+        raise EventError(f"outbox url `{url}` names no file")
+    return rest
+
+
+def _record(row: Sequence[object], attempts: object = 0, next_at: object = None) -> OutboxRecord:
+    return OutboxRecord(
+        seq=int(row[0]),  # type: ignore[call-overload]
+        event_id=str(row[1]),
+        tenant_id=None if row[2] is None else str(row[2]),
+        type=str(row[3]),
+        critical=bool(row[4]),
+        body=str(row[5]),
+        created_at=str(row[6]),
+        attempts=int(attempts or 0),  # type: ignore[call-overload]
+        next_attempt_at=None if next_at is None else float(next_at),  # type: ignore[arg-type]
+    )
+
+
+class SqliteOutbox:
+    """The durable outbox in one SQLite file (WAL). Critical events commit with
+    `synchronous=FULL` before `append` returns; others with `NORMAL`, which survives a killed
+    process but not a power cut. Each thread gets its own connection."""
+
+    durable = True
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> None:
+        self.path = str(path)
+        self.url = "sqlite:///" + (self.path[1:] if self.path.startswith("/") else self.path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        try:
+            parent = Path(self.path).parent
+            parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            ensure_outbox_schema(conn)
+            conn.executescript(DELIVERY_SCHEMA)
+            conn.commit()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise EventError(f"cannot open the outbox `{self.path}`: {exc}") from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteOutbox:
+        return cls(sqlite_path_from_url(url))
+
+    def same_file(self, path: str) -> bool:
+        try:
+            return os.path.samefile(self.path, path)
+        except OSError:
+            return False
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise EventError(f"the outbox `{self.path}` is closed")
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, check_same_thread=False,
+                                   isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            self._local.sync_full = False
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _set_sync(self, conn: sqlite3.Connection, full: bool) -> None:
+        if self._local.sync_full != full:
+            conn.execute("PRAGMA synchronous=FULL" if full else "PRAGMA synchronous=NORMAL")
+            self._local.sync_full = full
+
+    def append(self, event: Event) -> bool:
+        conn = self._conn()
+        self._set_sync(conn, event.critical)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            append_event_in_transaction(conn, event)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int:
+        """Record events read from another outbox and move that source's cursor, atomically:
+        a crash between the two can only re-import, and re-imports are ignored by event id."""
+        conn = self._conn()
+        batch = list(events)
+        self._set_sync(conn, any(e.critical for e in batch))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            for event in batch:
+                append_event_in_transaction(conn, event)
+            added = conn.total_changes - before
+            conn.execute(
+                "INSERT INTO irgov_outbox_source (source, cursor) VALUES (?, ?) "
+                "ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor",
+                (source, cursor),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return added
+
+    def source_cursor(self, source: str) -> str | None:
+        row = self._conn().execute("SELECT cursor FROM irgov_outbox_source WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def pending(self, sink: str, after_seq: int, limit: int) -> list[OutboxRecord]:
+        rows = self._conn().execute(
+            f"SELECT {_RECORD_COLUMNS}, d.attempts, d.next_attempt_at FROM irgov_outbox o "
+            "LEFT JOIN irgov_outbox_delivery d ON d.sink = ? AND d.event_id = o.event_id "
+            "WHERE o.seq > ? AND d.delivered_at IS NULL ORDER BY o.seq LIMIT ?",
+            (sink, after_seq, limit),
+        ).fetchall()
+        return [_record(r[:7], r[7], r[8]) for r in rows]
+
+    def mark_delivered(self, sink: str, event_ids: Sequence[str]) -> None:
+        if not event_ids:
+            return
+        now = format_timestamp(datetime.now(UTC))
+        conn = self._conn()
+        self._set_sync(conn, False)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO irgov_outbox_delivery (sink, event_id, attempts, delivered_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT(sink, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, "
+                "attempts = attempts + 1, next_attempt_at = NULL",
+                [(sink, event_id, now) for event_id in event_ids],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def mark_failed(self, sink: str, event_id: str, error: str, next_attempt_at: float) -> None:
+        conn = self._conn()
+        self._set_sync(conn, False)
+        conn.execute(
+            "INSERT INTO irgov_outbox_delivery (sink, event_id, attempts, next_attempt_at, last_error) "
+            "VALUES (?, ?, 1, ?, ?) ON CONFLICT(sink, event_id) DO UPDATE SET attempts = attempts + 1, "
+            "next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error",
+            (sink, event_id, next_attempt_at, error[:500]),
+        )
+
+    def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]:
+        conn = self._conn()
+        result: list[SinkBacklog] = []
+        for sink in sinks:
+            pending, oldest, failing = conn.execute(
+                "SELECT COUNT(*), MIN(o.created_at), SUM(CASE WHEN d.attempts > 0 THEN 1 ELSE 0 END) "
+                "FROM irgov_outbox o LEFT JOIN irgov_outbox_delivery d "
+                "ON d.sink = ? AND d.event_id = o.event_id WHERE d.delivered_at IS NULL",
+                (sink,),
+            ).fetchone()
+            delivered, failed_attempts = conn.execute(
+                "SELECT SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), "
+                "COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN attempts - 1 ELSE attempts END), 0) "
+                "FROM irgov_outbox_delivery WHERE sink = ?",
+                (sink,),
+            ).fetchone()
+            last = conn.execute(
+                "SELECT last_error FROM irgov_outbox_delivery WHERE sink = ? AND delivered_at IS NULL "
+                "AND last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1",
+                (sink,),
+            ).fetchone()
+            result.append(
+                SinkBacklog(
+                    sink=sink,
+                    pending=int(pending),
+                    oldest_created_at=oldest,
+                    failing=int(failing or 0),
+                    delivered=int(delivered or 0),
+                    failed_attempts=int(failed_attempts or 0),
+                    last_error=None if last is None else str(last[0]),
+                )
+            )
+        return result
+
+    def known_sinks(self) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT sink FROM irgov_outbox_delivery ORDER BY sink").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
+
+    def purge(self, sinks: Sequence[str], older_than: datetime) -> int:
+        """Delete events created before `older_than` that every sink in `sinks` has received
+        (with no sink at all, every such event)."""
+        cutoff = format_timestamp(older_than)
+        names = sorted(set(sinks))
+        marks = ",".join("?" for _ in names) or "NULL"
+        conn = self._conn()
+        self._set_sync(conn, False)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT o.event_id FROM irgov_outbox o WHERE o.created_at < ? AND ? = ("
+                    f"SELECT COUNT(*) FROM irgov_outbox_delivery d WHERE d.event_id = o.event_id "
+                    f"AND d.delivered_at IS NOT NULL AND d.sink IN ({marks}))",
+                    (cutoff, len(names), *names),
+                ).fetchall()
+            ]
+            conn.executemany("DELETE FROM irgov_outbox WHERE event_id = ?", [(i,) for i in ids])
+            conn.executemany("DELETE FROM irgov_outbox_delivery WHERE event_id = ?", [(i,) for i in ids])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(ids)
+
+    def reset_deliveries(self, since: datetime, sinks: Sequence[str] | None = None) -> int:
+        """Forget delivery marks of events created at or after `since`, so the relay sends them again."""
+        cutoff = format_timestamp(since)
+        params: list[object] = [cutoff]
+        sink_clause = ""
+        if sinks:
+            sink_clause = " AND sink IN (" + ",".join("?" for _ in sinks) + ")"
+            params.extend(sinks)
+        conn = self._conn()
+        cur = conn.execute(
+            "DELETE FROM irgov_outbox_delivery WHERE event_id IN "
+            f"(SELECT event_id FROM irgov_outbox WHERE created_at >= ?){sink_clause}",
+            params,
+        )
+        return int(cur.rowcount)
+
+    def recent(self, limit: int, types: Sequence[str] = (), after_seq: int = 0) -> list[OutboxRecord]:
+        """The last `limit` events after `after_seq` (of `types` when given), oldest first."""
+        params: list[object] = [after_seq]
+        clause = ""
+        if types:
+            clause = " AND o.type IN (" + ",".join("?" for _ in types) + ")"
+            params.extend(types)
+        params.append(limit)
+        rows = self._conn().execute(
+            f"SELECT {_RECORD_COLUMNS} FROM irgov_outbox o WHERE o.seq > ?{clause} ORDER BY o.seq DESC LIMIT ?",
+            params,
+        ).fetchall()
+        return [_record(r) for r in reversed(rows)]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):  # best effort: the file stays consistent
+                conn.close()
+        self._local = threading.local()

@@ -1,0 +1,246 @@
+"""The outbox interface, the bounded in-memory outbox, and `outbox_from_url`.
+
+An outbox holds events until every sink has them. The relay only talks to this interface, so
+the SQLite file and the in-memory queue are delivered exactly the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..errors import EventError
+from .envelope import Event, format_timestamp
+
+__all__ = [
+    "DEFAULT_OUTBOX_URL",
+    "MemoryOutbox",
+    "Outbox",
+    "OutboxRecord",
+    "SinkBacklog",
+    "outbox_from_url",
+]
+
+DEFAULT_OUTBOX_URL = "sqlite:///./.irgov/outbox.db"
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One stored event, with this sink's delivery state when read through `pending`."""
+
+    seq: int
+    event_id: str
+    tenant_id: str | None
+    type: str
+    critical: bool
+    body: str
+    created_at: str
+    attempts: int = 0
+    next_attempt_at: float | None = None
+
+    def event(self) -> Event:
+        return Event.from_json(self.body)
+
+
+@dataclass(frozen=True)
+class SinkBacklog:
+    """What `irgov events status` shows for one sink."""
+
+    sink: str
+    pending: int
+    oldest_created_at: str | None
+    failing: int
+    delivered: int
+    failed_attempts: int
+    last_error: str | None
+
+
+class Outbox(Protocol):
+    url: str
+    durable: bool
+
+    def append(self, event: Event) -> bool: ...
+
+    def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int: ...
+
+    def source_cursor(self, source: str) -> str | None: ...
+
+    def pending(self, sink: str, after_seq: int, limit: int) -> list[OutboxRecord]: ...
+
+    def mark_delivered(self, sink: str, event_ids: Sequence[str]) -> None: ...
+
+    def mark_failed(self, sink: str, event_id: str, error: str, next_attempt_at: float) -> None: ...
+
+    def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]: ...
+
+    def purge(self, sinks: Sequence[str], older_than: datetime) -> int: ...
+
+    def reset_deliveries(self, since: datetime, sinks: Sequence[str] | None = None) -> int: ...
+
+    def recent(self, limit: int, types: Sequence[str] = (), after_seq: int = 0) -> list[OutboxRecord]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Slot:
+    record: OutboxRecord
+    delivered: set[str]
+    attempts: dict[str, int]
+    next_at: dict[str, float]
+    errors: dict[str, str]
+
+
+class MemoryOutbox:
+    """A bounded queue in memory, for when no outbox is configured.
+
+    Nothing here survives the process. When full, a new non-critical event is dropped and
+    counted in `dropped`; a critical event is still queued (the bound is soft for them) because
+    losing one silently is worse than using the memory. An event leaves the queue once every
+    sink in `sinks` has it."""
+
+    durable = False
+    url = "memory:"
+
+    def __init__(self, max_events: int = 10_000) -> None:
+        self.max_events = max_events
+        self.dropped = 0
+        self._slots: dict[int, _Slot] = {}
+        self._by_id: dict[str, int] = {}
+        self._cursors: dict[str, str] = {}
+        self._sinks: tuple[str, ...] = ()
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def set_sinks(self, sinks: Sequence[str]) -> None:
+        with self._lock:
+            self._sinks = tuple(sinks)
+
+    def _add(self, event: Event) -> bool:
+        if event.id in self._by_id:
+            return True
+        if not self._sinks:
+            return True  # nobody to deliver to: nothing to keep
+        if len(self._slots) >= self.max_events and not event.critical:
+            self.dropped += 1
+            return False
+        self._seq += 1
+        record = OutboxRecord(self._seq, event.id, event.tenant_id, event.type, event.critical,
+                              event.to_json(), format_timestamp(event.timestamp))
+        self._slots[self._seq] = _Slot(record, set(), {}, {}, {})
+        self._by_id[event.id] = self._seq
+        return True
+
+    def append(self, event: Event) -> bool:
+        with self._lock:
+            return self._add(event)
+
+    def append_delivered(self, event: Event, delivered_to: Iterable[str]) -> bool:
+        """Queue `event` already delivered to some sinks (inline delivery); nothing is kept when
+        every sink has it."""
+        done = set(delivered_to)
+        with self._lock:
+            if set(self._sinks) <= done:
+                return True
+            added = self._add(event)
+            seq = self._by_id.get(event.id)
+            if seq is not None:
+                self._slots[seq].delivered |= done
+            return added
+
+    def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int:
+        with self._lock:
+            before = len(self._by_id)
+            for event in events:
+                self._add(event)
+            self._cursors[source] = cursor
+            return len(self._by_id) - before
+
+    def source_cursor(self, source: str) -> str | None:
+        with self._lock:
+            return self._cursors.get(source)
+
+    def pending(self, sink: str, after_seq: int, limit: int) -> list[OutboxRecord]:
+        out: list[OutboxRecord] = []
+        with self._lock:
+            for seq in sorted(s for s in self._slots if s > after_seq):
+                slot = self._slots[seq]
+                if sink in slot.delivered:
+                    continue
+                r = slot.record
+                out.append(OutboxRecord(r.seq, r.event_id, r.tenant_id, r.type, r.critical, r.body, r.created_at,
+                                        slot.attempts.get(sink, 0), slot.next_at.get(sink)))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def mark_delivered(self, sink: str, event_ids: Sequence[str]) -> None:
+        with self._lock:
+            for event_id in event_ids:
+                seq = self._by_id.get(event_id)
+                if seq is None:
+                    continue
+                slot = self._slots[seq]
+                slot.delivered.add(sink)
+                slot.next_at.pop(sink, None)
+                if set(self._sinks) <= slot.delivered:
+                    del self._slots[seq]
+                    del self._by_id[event_id]
+
+    def mark_failed(self, sink: str, event_id: str, error: str, next_attempt_at: float) -> None:
+        with self._lock:
+            seq = self._by_id.get(event_id)
+            if seq is None:
+                return
+            slot = self._slots[seq]
+            slot.attempts[sink] = slot.attempts.get(sink, 0) + 1
+            slot.next_at[sink] = next_attempt_at
+            slot.errors[sink] = error[:500]
+
+    def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]:
+        out: list[SinkBacklog] = []
+        with self._lock:
+            for sink in sinks:
+                waiting = [s for s in self._slots.values() if sink not in s.delivered]
+                errors = [s.errors[sink] for s in waiting if sink in s.errors]
+                out.append(SinkBacklog(
+                    sink=sink,
+                    pending=len(waiting),
+                    oldest_created_at=min((s.record.created_at for s in waiting), default=None),
+                    failing=sum(1 for s in waiting if s.attempts.get(sink, 0) > 0),
+                    delivered=0,
+                    failed_attempts=sum(s.attempts.get(sink, 0) for s in waiting),
+                    last_error=errors[-1] if errors else None,
+                ))
+        return out
+
+    def purge(self, sinks: Sequence[str], older_than: datetime) -> int:
+        return 0  # delivered events leave the queue at once
+
+    def reset_deliveries(self, since: datetime, sinks: Sequence[str] | None = None) -> int:
+        return 0  # delivered events are gone: nothing to replay from memory
+
+    def recent(self, limit: int, types: Sequence[str] = (), after_seq: int = 0) -> list[OutboxRecord]:
+        with self._lock:
+            records = [self._slots[s].record for s in sorted(self._slots) if s > after_seq]
+        if types:
+            records = [r for r in records if r.type in types]
+        return records[-limit:] if limit else []
+
+    def close(self) -> None:
+        return None
+
+
+def outbox_from_url(url: str) -> Outbox:
+    """`sqlite:///path` (a durable file) or `memory:` (the bounded in-memory queue)."""
+    text = url.strip()
+    if text in ("memory:", "memory://", "none", ""):
+        return MemoryOutbox()
+    if text.startswith("sqlite:"):
+        from .outbox_sqlite import SqliteOutbox
+
+        return SqliteOutbox.from_url(text)
+    raise EventError(f"unsupported outbox url `{url}`: use `sqlite:///path` or `memory:`")

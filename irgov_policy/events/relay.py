@@ -1,0 +1,330 @@
+"""The relay: delivers outbox events to sinks off the caller's path.
+
+One worker thread per sink, so a slow or dead sink only delays itself. Per sink, events go out in
+outbox order; after a failure that sink holds back the rest of the same tenant until a retry
+succeeds (order per tenant), while other tenants keep flowing. Retries back off exponentially,
+forever: at-least-once means an undelivered event stays pending, visible in `backlog`.
+A housekeeping thread imports attached sources and purges delivered events past retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .envelope import Event
+from .outbox import Outbox, OutboxRecord
+from .sources import OutboxSource
+
+__all__ = ["DeliveryFailed", "Relay", "RetryPolicy", "deliver_once", "sink_name"]
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """A sink refused an event (returned False) or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 0.2
+    max_seconds: float = 30.0
+    sink_timeout_seconds: float = 10.0
+
+    def delay(self, attempts: int) -> float:
+        raw = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
+        return raw * (0.5 + random.random() / 2)  # jitter: many relays must not retry in lockstep
+
+
+def sink_name(sink: Any) -> str:
+    return str(getattr(sink, "name", None) or type(sink).__name__)
+
+
+def deliver_once(sink: Any, event: Event, *, loop: asyncio.AbstractEventLoop | None = None,
+                 private_loop: asyncio.AbstractEventLoop | None = None, timeout: float = 10.0) -> None:
+    """Deliver one event; raise when the sink raised, returned False or timed out.
+
+    An async sink runs on `loop` (the host's loop, when the relay was started from it) or else on
+    `private_loop`, the worker thread's own loop."""
+    result = sink.deliver(event)
+    if inspect.isawaitable(result):
+        if loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(_awaited(result), loop)
+            try:
+                result = future.result(timeout)
+            except TimeoutError as exc:
+                future.cancel()
+                raise DeliveryFailed(f"no answer within {timeout:g} s") from exc
+        else:
+            runner = private_loop or asyncio.new_event_loop()
+            try:
+                result = runner.run_until_complete(asyncio.wait_for(_awaited(result), timeout))
+            except TimeoutError as exc:
+                raise DeliveryFailed(f"no answer within {timeout:g} s") from exc
+            finally:
+                if private_loop is None:
+                    runner.close()
+    if result is False:
+        raise DeliveryFailed("the sink refused the event")
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class _SinkWorker(threading.Thread):
+    def __init__(self, relay: Relay, sink: Any) -> None:
+        self.sink = sink
+        self.sink_name = sink_name(sink)
+        super().__init__(name=f"irgov-relay[{self.sink_name}]", daemon=True)
+        self.relay = relay
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._after = 0
+        self._rescan_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    wait = self.pass_once()
+                except Exception as exc:  # an unreadable outbox must not end the relay
+                    logger.error("relay for sink %s failed a pass: %s", self.sink_name, exc)
+                    wait = self.relay.poll_interval
+                self.relay._progress()
+                self.wake.wait(wait)
+                self.wake.clear()
+        finally:
+            self._loop.close()
+
+    def pass_once(self) -> float:
+        """Deliver what is due; return how long to sleep before the next pass."""
+        relay = self.relay
+        now = time.time()
+        if now >= self._rescan_at:
+            # Replays (possibly by another process) clear delivery marks behind the watermark.
+            self._after = 0
+            self._rescan_at = now + relay.rescan_interval
+        blocked: set[str | None] = set()
+        next_due = now + relay.poll_interval
+        delivered: list[str] = []
+        contiguous = True
+        records = relay.outbox.pending(self.sink_name, self._after, relay.batch_size)
+        for record in records:
+            if self.stopping.is_set():
+                break
+            if record.tenant_id in blocked:
+                contiguous = False
+                continue
+            if record.next_attempt_at is not None and record.next_attempt_at > time.time():
+                blocked.add(record.tenant_id)
+                next_due = min(next_due, record.next_attempt_at)
+                contiguous = False
+                continue
+            if self._deliver(record):
+                delivered.append(record.event_id)
+                if contiguous:
+                    self._after = record.seq
+            else:
+                blocked.add(record.tenant_id)
+                contiguous = False
+                next_due = min(next_due, time.time() + relay.retry.delay(record.attempts + 1))
+            if len(delivered) >= 100:
+                relay.outbox.mark_delivered(self.sink_name, delivered)
+                delivered = []
+        relay.outbox.mark_delivered(self.sink_name, delivered)
+        if len(records) >= relay.batch_size and not blocked:
+            return 0.0
+        return max(0.0, next_due - time.time())
+
+    def _deliver(self, record: OutboxRecord) -> bool:
+        relay = self.relay
+        try:
+            event = record.event()
+            deliver_once(self.sink, event, loop=relay.host_loop, private_loop=self._loop,
+                         timeout=relay.retry.sink_timeout_seconds)
+        except Exception as exc:
+            attempts = record.attempts + 1
+            error = f"{type(exc).__name__}: {exc}"
+            relay.failures += 1
+            logger.warning("event sink %s failed to deliver event %s (%s), attempt %d: %s",
+                           self.sink_name, record.event_id, record.type, attempts, type(exc).__name__)
+            try:
+                relay.outbox.mark_failed(self.sink_name, record.event_id, error,
+                                         time.time() + relay.retry.delay(attempts))
+            except Exception as mark_exc:
+                logger.error("cannot record the failed delivery of event %s: %s", record.event_id, mark_exc)
+            return False
+        logger.debug("event %s (%s) delivered to %s", record.event_id, record.type, self.sink_name)
+        return True
+
+
+class Relay:
+    """Runs the sink workers and the housekeeping thread over one outbox."""
+
+    def __init__(self, outbox: Outbox, *, retry: RetryPolicy | None = None, poll_interval: float = 0.5,
+                 batch_size: int = 500, retention_seconds: float | None = None,
+                 rescan_interval: float = 30.0) -> None:
+        self.outbox = outbox
+        self.retry = retry or RetryPolicy()
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.retention_seconds = retention_seconds
+        self.rescan_interval = rescan_interval
+        self.host_loop: asyncio.AbstractEventLoop | None = None
+        self.failures = 0
+        self.import_errors = 0
+        self._sinks: list[Any] = []
+        self._sources: list[OutboxSource] = []
+        self._workers: dict[str, _SinkWorker] = {}
+        self._housekeeper: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.RLock()
+        self._progress_cond = threading.Condition()
+        self._started = False
+        self._last_purge = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    @property
+    def sink_names(self) -> list[str]:
+        with self._lock:
+            return [sink_name(s) for s in self._sinks]
+
+    def add_sink(self, sink: Any) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+            if self._started:
+                self._start_worker(sink)
+
+    def add_source(self, source: OutboxSource) -> None:
+        with self._lock:
+            if any(s.key == source.key for s in self._sources):
+                return
+            self._sources.append(source)
+            if self._started and self._housekeeper is None:
+                self._start_housekeeper()
+
+    def _start_worker(self, sink: Any) -> None:
+        name = sink_name(sink)
+        if name in self._workers:
+            return
+        worker = _SinkWorker(self, sink)
+        self._workers[name] = worker
+        worker.start()
+
+    def _start_housekeeper(self) -> None:
+        self._housekeeper = threading.Thread(target=self._housekeep, name="irgov-relay[housekeeping]", daemon=True)
+        self._housekeeper.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self._stopping.clear()
+            for sink in self._sinks:
+                self._start_worker(sink)
+            if self._sources or (self.retention_seconds is not None and self.outbox.durable):
+                self._start_housekeeper()
+
+    def notify(self) -> None:
+        for worker in list(self._workers.values()):
+            worker.wake.set()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the threads; True when all of them ended within `timeout` (a sink stuck in a call
+        cannot be interrupted: its daemon thread is abandoned)."""
+        with self._lock:
+            workers = list(self._workers.values())
+            housekeeper = self._housekeeper
+            self._workers.clear()
+            self._housekeeper = None
+            self._started = False
+            self._stopping.set()
+        for worker in workers:
+            worker.stopping.set()
+            worker.wake.set()
+        deadline = time.monotonic() + timeout
+        ended = True
+        for thread in [*workers, *([housekeeper] if housekeeper else [])]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            ended = ended and not thread.is_alive()
+        return ended
+
+    def import_sources(self) -> int:
+        """Copy new events of every attached source into the outbox; the number imported."""
+        total = 0
+        for source in list(self._sources):
+            try:
+                while True:
+                    cursor = self.outbox.source_cursor(source.key)
+                    events, new_cursor = source.read(cursor, self.batch_size)
+                    if new_cursor is None or new_cursor == cursor:
+                        break
+                    total += self.outbox.import_events(source.key, events, new_cursor)
+                    if len(events) < self.batch_size:
+                        break
+            except Exception as exc:  # a source that is down is retried at the next poll
+                self.import_errors += 1
+                logger.warning("cannot read outbox source %s: %s", source.key, exc)
+        if total:
+            self.notify()
+        return total
+
+    def purge_delivered(self) -> int:
+        if self.retention_seconds is None:
+            return 0
+        names = self.sink_names
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
+        return self.outbox.purge(names, cutoff)
+
+    def _housekeep(self) -> None:
+        while not self._stopping.is_set():
+            self.import_sources()
+            now = time.monotonic()
+            if self.retention_seconds is not None and now - self._last_purge > max(1.0, self.poll_interval * 20):
+                self._last_purge = now
+                try:
+                    purged = self.purge_delivered()
+                    if purged:
+                        logger.info("purged %d delivered events past retention", purged)
+                except Exception as exc:
+                    logger.warning("cannot purge the outbox: %s", exc)
+            self._stopping.wait(self.poll_interval)
+
+    def _progress(self) -> None:
+        with self._progress_cond:
+            self._progress_cond.notify_all()
+
+    def wait_progress(self, timeout: float) -> None:
+        with self._progress_cond:
+            self._progress_cond.wait(timeout)
+
+    def pending_total(self, names: Sequence[str] | None = None) -> int:
+        return sum(b.pending for b in self.outbox.backlog(list(names if names is not None else self.sink_names)))
+
+    def close_sources(self) -> None:
+        for source in self._sources:
+            try:
+                source.close()
+            except Exception:  # closing is best effort
+                logger.debug("closing source %s failed", source.key)
+
+    def map_sinks(self, fn: Callable[[Any], None]) -> None:
+        with self._lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            fn(sink)

@@ -1,0 +1,109 @@
+"""Extra outboxes the relay drains into its own: the `irgov_outbox` table of an approval SQLite
+database, and the Redis stream written by the approval Redis store's Lua script.
+
+A source is read after a cursor; the relay imports what it read and moves the cursor in one
+transaction of its own outbox, so a crash can only re-import (ignored by event id).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import EventError
+from .envelope import Event
+from .outbox_sqlite import sqlite_path_from_url
+
+__all__ = ["OutboxSource", "RedisStreamSource", "SqliteSource", "source_from_url"]
+
+
+class OutboxSource(Protocol):
+    key: str
+
+    def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteSource:
+    """The `irgov_outbox` table of another SQLite database (read-only use)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.key = "sqlite:///" + (path[1:] if path.startswith("/") else path)
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        return self._conn
+
+    def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]:
+        after = int(cursor) if cursor else 0
+        try:
+            rows = self._connection().execute(
+                "SELECT seq, body FROM irgov_outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return [], cursor  # the store has not recorded anything yet
+            raise
+        if not rows:
+            return [], cursor
+        return [Event.from_json(body) for _, body in rows], str(rows[-1][0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class RedisStreamSource:
+    """A Redis stream of outbox entries with fields `event_id`, `tenant_id`, `type`, `critical`,
+    `body` (the event JSON)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.stream = query.get("stream", ["irgov:outbox"])[0]
+        self.client_url = parts._replace(query="", fragment="").geturl()
+        self.key = f"{self.client_url}?stream={self.stream}"
+        self._client: Any = None
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            try:
+                import redis
+            except ImportError as exc:
+                raise EventError("the redis outbox source needs the `redis` package (extra `redis`)") from exc
+            self._client = redis.Redis.from_url(self.client_url, socket_timeout=5, socket_connect_timeout=5)
+        return self._client
+
+    def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]:
+        start = cursor or "0-0"
+        entries = self._redis().xrange(self.stream, min=f"({start}", max="+", count=limit)
+        if not entries:
+            return [], cursor
+        events: list[Event] = []
+        for _, fields in entries:
+            body = fields.get(b"body")
+            if body is None:
+                continue  # not an outbox entry; the stream may be shared
+            events.append(Event.from_json(body))
+        last_id = entries[-1][0]
+        return events, last_id.decode() if isinstance(last_id, bytes) else str(last_id)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def source_from_url(url: str) -> OutboxSource:
+    if url.startswith("sqlite:"):
+        return SqliteSource(sqlite_path_from_url(url))
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStreamSource(url)
+    raise EventError(f"unsupported outbox source `{url}`: use `sqlite:///path` or `redis://host:port/db?stream=NAME`")

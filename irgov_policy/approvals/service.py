@@ -1,0 +1,408 @@
+"""The approval service: create a single-use token for one tenant and one IR hash, consume it
+exactly once, and report every outcome as an event.
+
+Nothing this service returns, logs, raises or publishes contains a token or a token digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..errors import ApprovalError, ApprovalKeyError, ConfigError, InvalidTTLError
+from ..events.bus import EventBus
+from ..events.envelope import Event, format_timestamp, new_event, uuid7
+from ..events.types import EventType
+from ..hashing import DEFAULT_ALLOWED_ALGORITHMS, HashRegistry, verify_digest
+from .records import (
+    Approval,
+    ApprovalRecord,
+    ApprovalStatus,
+    ConsumeReason,
+    ConsumeResult,
+    from_us,
+    to_us,
+    ttl_us,
+    validate_ttl,
+)
+from .store import ApprovalStore
+from .tokens import ApprovalToken, KeyRing, is_well_formed_token, new_token
+
+__all__ = ["ApprovalPage", "ApprovalService"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL = 3600
+DEFAULT_MAX_TTL = 7 * 86_400
+DEFAULT_RETENTION = 7 * 86_400
+MAX_TENANT_LENGTH = 100
+MAX_NAME_LENGTH = 200
+MAX_REASON_LENGTH = 2000
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ApprovalPage:
+    """One page of `list`, newest first; pass `next_cursor` back for the next page (None at the end)."""
+
+    items: list[Approval]
+    next_cursor: str | None
+
+
+def _check_text(name: str, value: object, *, max_length: int, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ApprovalError(f"`{name}` must be a string, not `{type(value).__name__}`")
+    if not value or len(value) > max_length:
+        raise ApprovalError(f"`{name}` must have 1 to {max_length} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApprovalError(f"`{name}` must not contain control characters")
+    return value
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApprovalService:
+    """Approvals for one store and one key ring.
+
+    `key` may be None for a service that only reads, revokes and purges; `create` and `consume`
+    then raise `ApprovalKeyError`. `clock` returns tz-aware datetimes (injectable for tests)."""
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        key: KeyRing | None,
+        *,
+        bus: EventBus | None = None,
+        clock: Callable[[], datetime] | None = None,
+        default_ttl: int | float = DEFAULT_TTL,
+        max_ttl: int | float = DEFAULT_MAX_TTL,
+        max_mismatches: int = 3,
+        retention_seconds: int | float = DEFAULT_RETENTION,
+        allowed_algorithms: Iterable[str] = DEFAULT_ALLOWED_ALGORITHMS,
+        registry: HashRegistry | None = None,
+    ) -> None:
+        if isinstance(max_ttl, bool) or not isinstance(max_ttl, int | float) or not math.isfinite(max_ttl) \
+                or max_ttl <= 0:
+            raise ConfigError(f"`max_ttl` must be a positive finite number of seconds, not `{max_ttl!r}`")
+        try:
+            validate_ttl(default_ttl, max_ttl=max_ttl)
+        except InvalidTTLError as exc:
+            raise ConfigError(f"`default_ttl`: {exc}") from None
+        if isinstance(max_mismatches, bool) or not isinstance(max_mismatches, int) or max_mismatches < 1:
+            raise ConfigError(f"`max_mismatches` must be a positive integer, not `{max_mismatches!r}`")
+        if isinstance(retention_seconds, bool) or not isinstance(retention_seconds, int | float) \
+                or not math.isfinite(retention_seconds) or retention_seconds < 0:
+            raise ConfigError(f"`retention_seconds` must be a non-negative number, not `{retention_seconds!r}`")
+        if key is not None and not isinstance(key, KeyRing):
+            raise ConfigError(f"`key` must be a `KeyRing`, not `{type(key).__name__}`")
+        self.store = store
+        self._key = key
+        self.bus = bus
+        self._clock = clock or _utc_now
+        self.default_ttl = default_ttl
+        self.max_ttl = max_ttl
+        self.max_mismatches = max_mismatches
+        self.retention_seconds = retention_seconds
+        self.allowed_algorithms = frozenset(allowed_algorithms)
+        self._registry = registry
+
+    def __repr__(self) -> str:
+        return f"ApprovalService(store={self.store!r}, key={self._key!r})"
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        moment = self._clock()
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise ConfigError("the approval clock must return tz-aware datetimes")
+        return moment.astimezone(UTC)
+
+    def _keyring(self) -> KeyRing:
+        if self._key is None:
+            raise ApprovalKeyError("this approval service has no server key: creating and consuming need one")
+        return self._key
+
+    def _check_ir_hash(self, ir_hash: object) -> str:
+        verify_digest(ir_hash, allowed=self.allowed_algorithms, registry=self._registry)
+        assert isinstance(ir_hash, str)  # verify_digest refuses anything else
+        return ir_hash
+
+    def _publish(self, event: Event) -> None:
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(event)
+        except Exception as exc:  # the bus promises not to raise; a decision never depends on it
+            logger.warning("publishing event %s (%s) failed: %s", event.id, event.type, type(exc).__name__)
+
+    def _expired_event(self, record: ApprovalRecord, now: datetime) -> Event:
+        return new_event(EventType.APPROVAL_EXPIRED, {
+            "approval_id": record.approval_id,
+            "tenant_id": record.tenant_id,
+            "ir_hash": record.ir_hash,
+            "expired_at": format_timestamp(from_us(record.expires_us)),
+            "created_at": format_timestamp(from_us(record.created_us)),
+            "ttl_seconds": record.ttl_seconds,
+            "was_consumed": False,
+        }, tenant_id=record.tenant_id, now=now)
+
+    def _invalid_event(self, *, tenant_id: str, ir_hash: str, reason: ConsumeReason, attempted_by: str | None,
+                       approval_id: str | None, now: datetime, extra: dict[str, Any] | None = None) -> Event:
+        payload: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "ir_hash": ir_hash,
+            "reason": reason.value,
+            "attempted_by": attempted_by,
+            "attempted_at": format_timestamp(now),
+            "approval_id": approval_id,
+        }
+        payload.update(extra or {})
+        return new_event(EventType.APPROVAL_INVALID, payload, tenant_id=tenant_id, now=now)
+
+    def _touch_expired(self, record: ApprovalRecord, now: datetime) -> ApprovalRecord:
+        """Record the expiry of a pending approval past its time; publish it the first time."""
+        if record.status is not ApprovalStatus.PENDING or record.expires_us > to_us(now):
+            return record
+        after, changed = self.store.expire(record.approval_id, to_us(now))
+        if changed and after is not None:
+            logger.info("approval %s expired", after.approval_id)
+            self._publish(self._expired_event(after, now))
+        return after or record
+
+    # -- create ------------------------------------------------------------------------------
+
+    def create(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
+               created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
+        """A pending approval and its token. The token is returned here and nowhere else."""
+        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        self._check_ir_hash(ir_hash)
+        ttl = validate_ttl(self.default_ttl if ttl_seconds is None else ttl_seconds, max_ttl=self.max_ttl)
+        _check_text("created_by", created_by, max_length=MAX_NAME_LENGTH, optional=True)
+        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        keyring = self._keyring()
+        now = self._now()
+        created_us = to_us(now)
+        token = new_token()
+        kid, digest = keyring.digest_current(token)
+        record = ApprovalRecord(
+            approval_id="appr_" + uuid7(created_us // 1000).hex,
+            tenant_id=tenant_id,
+            ir_hash=ir_hash,
+            token_kid=kid,
+            token_digest=digest,
+            status=ApprovalStatus.PENDING,
+            ttl_seconds=ttl,
+            created_us=created_us,
+            expires_us=created_us + ttl_us(ttl),
+            created_by=created_by,
+            reason=reason,
+        )
+        self.store.insert(record)
+        approval = record.public()
+        logger.info("approval %s created for tenant %s, expires %s", approval.approval_id, tenant_id,
+                    format_timestamp(approval.expires_at))
+        self._publish(new_event(EventType.APPROVAL_CREATED, {
+            "approval_id": approval.approval_id,
+            "tenant_id": tenant_id,
+            "ir_hash": ir_hash,
+            "ttl_seconds": ttl,
+            "expires_at": format_timestamp(approval.expires_at),
+            "created_by": created_by,
+            "created_at": format_timestamp(approval.created_at),
+        }, tenant_id=tenant_id, now=now))
+        return approval, token
+
+    # -- consume -----------------------------------------------------------------------------
+
+    def consume(self, token: str, *, tenant_id: str, ir_hash: str,
+                consumed_by: str | None = None) -> ConsumeResult:
+        """Consume `token` for `tenant_id` and `ir_hash`. Exactly one call ever succeeds per token.
+
+        A token of another tenant is reported as `token_not_found` to the caller (it learns
+        nothing), while the event records `tenant_mismatch` under the owning tenant."""
+        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        self._check_ir_hash(ir_hash)
+        _check_text("consumed_by", consumed_by, max_length=MAX_NAME_LENGTH, optional=True)
+        keyring = self._keyring()
+        now = self._now()
+        now_us = to_us(now)
+
+        record: ApprovalRecord | None = None
+        if is_well_formed_token(token):
+            record = self.store.find_by_digests([d for _, d in keyring.candidate_digests(token)])
+            if record is not None and not keyring.matches(token, record.token_kid, record.token_digest):
+                record = None
+        if record is None:
+            logger.info("approval consume refused for tenant %s: token_not_found", tenant_id)
+            self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash,
+                                              reason=ConsumeReason.TOKEN_NOT_FOUND, attempted_by=consumed_by,
+                                              approval_id=None, now=now))
+            return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
+
+        # Built before the store call: durable stores record this very event (same id) in the
+        # transaction that consumes, and the bus gets it afterwards.
+        consumed_event = new_event(EventType.APPROVAL_CONSUMED, {
+            "approval_id": record.approval_id,
+            "tenant_id": record.tenant_id,
+            "ir_hash": record.ir_hash,
+            "consumed_by": consumed_by,
+            "consumed_at": format_timestamp(now),
+            "time_to_consume_seconds": max(0, now_us - record.created_us) / 1_000_000,
+            "was_expired": False,
+        }, tenant_id=record.tenant_id, now=now)
+        outcome = self.store.consume(record.approval_id, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
+                                     consumed_by=consumed_by, event=consumed_event,
+                                     max_mismatches=self.max_mismatches)
+        after = outcome.record or record
+        if outcome.success:
+            logger.info("approval %s consumed by tenant %s", record.approval_id, tenant_id)
+            self._publish(consumed_event)
+            return ConsumeResult(True, ApprovalStatus.CONSUMED, None, record.approval_id)
+
+        reason = outcome.reason or ConsumeReason.TOKEN_NOT_FOUND
+        if outcome.expired_now:
+            logger.info("approval %s expired", record.approval_id)
+            self._publish(self._expired_event(after, now))
+        extra: dict[str, Any] = {}
+        if outcome.revoked_now:
+            extra["revoked"] = True
+            logger.warning("approval %s revoked after %d mismatched attempts", record.approval_id, after.mismatches)
+        if reason is ConsumeReason.TOKEN_NOT_FOUND:
+            # The record vanished between the lookup and the consume (purged): not found.
+            self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
+                                              attempted_by=consumed_by, approval_id=None, now=now))
+            return ConsumeResult(False, None, reason, None)
+        if reason is ConsumeReason.TENANT_MISMATCH:
+            logger.warning("approval %s: consume attempted by another tenant", record.approval_id)
+            extra["attempted_tenant_id"] = tenant_id
+            self._publish(self._invalid_event(tenant_id=record.tenant_id, ir_hash=ir_hash, reason=reason,
+                                              attempted_by=consumed_by, approval_id=record.approval_id,
+                                              now=now, extra=extra))
+            return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
+        logger.info("approval %s consume refused: %s", record.approval_id, reason.value)
+        self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
+                                          attempted_by=consumed_by, approval_id=record.approval_id, now=now,
+                                          extra=extra))
+        return ConsumeResult(False, after.status, reason, record.approval_id)
+
+    # -- reading and housekeeping ------------------------------------------------------------
+
+    def get(self, approval_id: str, tenant_id: str) -> Approval | None:
+        """The approval when it exists and belongs to `tenant_id`; None otherwise (same answer)."""
+        _check_text("approval_id", approval_id, max_length=MAX_NAME_LENGTH, optional=False)
+        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        record = self.store.get(approval_id)
+        if record is None or record.tenant_id != tenant_id:
+            return None
+        now = self._now()
+        return self._touch_expired(record, now).public(to_us(now))
+
+    def list(self, tenant_id: str, status: ApprovalStatus | str | None = None, limit: int = 50,
+             cursor: str | None = None) -> ApprovalPage:
+        """Approvals of `tenant_id`, newest first. A pending approval past its expiry is listed
+        as expired (the sweeper records it)."""
+        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ApprovalError(f"`limit` must be an integer from 1 to {MAX_PAGE}, not `{limit!r}`")
+        wanted: ApprovalStatus | None = None
+        if status is not None:
+            try:
+                wanted = ApprovalStatus(status)
+            except ValueError:
+                raise ApprovalError(f"unknown approval status `{status}`: use "
+                                    + ", ".join(f"`{s.value}`" for s in ApprovalStatus)) from None
+        now_us = to_us(self._now())
+        records, next_cursor = self.store.list_page(tenant_id, status=wanted, limit=limit, cursor=cursor,
+                                               now_us=now_us)
+        return ApprovalPage([r.public(now_us) for r in records], next_cursor)
+
+    def revoke(self, approval_id: str, tenant_id: str, by: str | None = None,
+               reason: str | None = None) -> Approval | None:
+        """Revoke a pending approval. Returns the approval as it now is (a finished one keeps its
+        state), or None when no approval of `tenant_id` has this id."""
+        _check_text("approval_id", approval_id, max_length=MAX_NAME_LENGTH, optional=False)
+        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        _check_text("by", by, max_length=MAX_NAME_LENGTH, optional=True)
+        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        record = self.store.get(approval_id)
+        if record is None or record.tenant_id != tenant_id:
+            return None
+        now = self._now()
+        record = self._touch_expired(record, now)
+        after, changed = self.store.revoke(approval_id, now_us=to_us(now), by=by, reason=reason)
+        if changed:
+            logger.info("approval %s revoked", approval_id)
+        return (after or record).public(to_us(now))
+
+    def sweep(self, *, batch: int = 1000) -> int:
+        """Record the expiry of every pending approval past its time; one event each."""
+        total = 0
+        while True:
+            now = self._now()
+            expired = self.store.expire_due(to_us(now), batch)
+            for record in expired:
+                self._publish(self._expired_event(record, now))
+            total += len(expired)
+            if len(expired) < batch:
+                break
+        if total:
+            logger.info("sweeper expired %d approvals", total)
+        return total
+
+    def purge(self, older_than: int | float | timedelta | None = None) -> int:
+        """Delete finished approvals that finished more than `older_than` ago (default: the
+        retention period). Sweeps first, so expired approvals are recorded before they go."""
+        if older_than is None:
+            seconds: float = float(self.retention_seconds)
+        elif isinstance(older_than, timedelta):
+            seconds = older_than.total_seconds()
+        elif isinstance(older_than, bool) or not isinstance(older_than, int | float):
+            raise ApprovalError(f"`older_than` must be seconds or a timedelta, not `{type(older_than).__name__}`")
+        else:
+            seconds = float(older_than)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ApprovalError(f"`older_than` must be a non-negative finite duration, not `{older_than}`")
+        self.sweep()
+        cutoff_us = to_us(self._now()) - round(seconds * 1_000_000)
+        removed = self.store.purge(cutoff_us)
+        if removed:
+            logger.info("purged %d finished approvals", removed)
+        return removed
+
+    # -- async forms (the host is asyncio; stores are blocking, so they run in a thread) -----
+
+    async def acreate(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
+                      created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
+        return await asyncio.to_thread(self.create, tenant_id, ir_hash, ttl_seconds=ttl_seconds,
+                                       created_by=created_by, reason=reason)
+
+    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
+                       consumed_by: str | None = None) -> ConsumeResult:
+        return await asyncio.to_thread(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash,
+                                       consumed_by=consumed_by)
+
+    async def aget(self, approval_id: str, tenant_id: str) -> Approval | None:
+        return await asyncio.to_thread(self.get, approval_id, tenant_id)
+
+    async def alist(self, tenant_id: str, status: ApprovalStatus | str | None = None, limit: int = 50,
+                    cursor: str | None = None) -> ApprovalPage:
+        return await asyncio.to_thread(self.list, tenant_id, status, limit, cursor)
+
+    async def arevoke(self, approval_id: str, tenant_id: str, by: str | None = None,
+                      reason: str | None = None) -> Approval | None:
+        return await asyncio.to_thread(self.revoke, approval_id, tenant_id, by, reason)
+
+    async def asweep(self) -> int:
+        return await asyncio.to_thread(self.sweep)
+
+    async def apurge(self, older_than: int | float | timedelta | None = None) -> int:
+        return await asyncio.to_thread(self.purge, older_than)

@@ -1,0 +1,110 @@
+"""The interface every approval store implements, and the consume rules shared by the stores
+that run them in Python (memory, SQLite). The Redis store runs the same rules in Lua; the
+contract test suite holds all three to the same behaviour."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..errors import ApprovalError
+from ..events.envelope import Event
+from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
+
+__all__ = ["ApprovalStore", "decide_consume", "decode_cursor", "encode_cursor"]
+
+REVOKED_BY_MISMATCHES = "too_many_mismatches"
+_CURSOR = re.compile(r"(\d{16}):(appr_[0-9a-f]{32})")
+
+
+@runtime_checkable
+class ApprovalStore(Protocol):
+    """Keeps approval records. Every method that changes a record is atomic in the store."""
+
+    #: where this store records critical events in the same atomic unit as a consume
+    #: (`sqlite:///...` or `redis://...?stream=...`), None when it has no durable outbox.
+    outbox_url: str | None
+
+    def insert(self, record: ApprovalRecord) -> None: ...
+
+    def get(self, approval_id: str) -> ApprovalRecord | None: ...
+
+    def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None: ...
+
+    def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
+                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome: ...
+
+    def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]: ...
+
+    def revoke(self, approval_id: str, *, now_us: int, by: str | None,
+               reason: str | None) -> tuple[ApprovalRecord | None, bool]: ...
+
+    def list_page(self, tenant_id: str, *, status: ApprovalStatus | None, limit: int, cursor: str | None,
+             now_us: int) -> tuple[list[ApprovalRecord], str | None]: ...
+
+    def expire_due(self, now_us: int, limit: int) -> list[ApprovalRecord]: ...
+
+    def purge(self, cutoff_us: int) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def encode_cursor(record: ApprovalRecord) -> str:
+    """Position after `record` in newest-first order; also the Redis index member."""
+    return f"{record.created_us:016d}:{record.approval_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    match = _CURSOR.fullmatch(cursor) if isinstance(cursor, str) else None
+    if match is None:
+        raise ApprovalError(f"cursor `{cursor}` is not one returned by `list`")
+    return int(match.group(1)), match.group(2)
+
+
+def _mismatch(record: ApprovalRecord, reason: ConsumeReason, now_us: int,
+              max_mismatches: int) -> tuple[ConsumeReason, ApprovalRecord, bool, bool]:
+    count = record.mismatches + 1
+    if count >= max_mismatches:
+        revoked = record.with_changes(
+            mismatches=count, status=ApprovalStatus.REVOKED, revoked_us=now_us,
+            revoke_reason=REVOKED_BY_MISMATCHES, finished_us=now_us,
+        )
+        return reason, revoked, False, True
+    return reason, record.with_changes(mismatches=count), False, False
+
+
+def decide_consume(record: ApprovalRecord, *, tenant_id: str, ir_hash: str, now_us: int,
+                   consumed_by: str | None, max_mismatches: int
+                   ) -> tuple[ConsumeReason | None, ApprovalRecord, bool, bool]:
+    """The consume rules on one record: `(reason or None, record after, expired_now, revoked_now)`.
+
+    Order matters: the tenant comes first so another tenant learns nothing about the state;
+    a finished approval keeps its state (a consumed token replayed after expiry is still
+    `already_consumed`); mismatches only count against a live approval."""
+    live = record.status is ApprovalStatus.PENDING and record.expires_us > now_us
+    if record.tenant_id != tenant_id:
+        if live:
+            return _mismatch(record, ConsumeReason.TENANT_MISMATCH, now_us, max_mismatches)
+        return ConsumeReason.TENANT_MISMATCH, record, False, False
+    if record.status is ApprovalStatus.CONSUMED:
+        return ConsumeReason.ALREADY_CONSUMED, record, False, False
+    if record.status is ApprovalStatus.REVOKED:
+        return ConsumeReason.REVOKED, record, False, False
+    if record.status is ApprovalStatus.EXPIRED:
+        return ConsumeReason.EXPIRED, record, False, False
+    if not live:
+        expired = record.with_changes(status=ApprovalStatus.EXPIRED, expired_us=record.expires_us,
+                                      finished_us=now_us)
+        return ConsumeReason.EXPIRED, expired, True, False
+    if not hmac.compare_digest(record.ir_hash.encode(), ir_hash.encode()):
+        return _mismatch(record, ConsumeReason.IR_HASH_MISMATCH, now_us, max_mismatches)
+    consumed = record.with_changes(status=ApprovalStatus.CONSUMED, consumed_us=now_us,
+                                   consumed_by=consumed_by, finished_us=now_us)
+    return None, consumed, False, False
+
+
+def outcome(decision: tuple[ConsumeReason | None, ApprovalRecord, bool, bool]) -> ConsumeOutcome:
+    reason, record, expired_now, revoked_now = decision
+    return ConsumeOutcome(reason, record, expired_now, revoked_now)

@@ -1,0 +1,131 @@
+"""The in-process store: a dict behind a lock, bounded by a record cap and the sweeper.
+
+For tests and single-process hosts; nothing survives a restart, so it has no outbox and the
+bus is the only path of its events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from ..errors import StoreError
+from ..events.envelope import Event
+from .records import FINISHED_STATUSES, ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
+from .store import decide_consume, decode_cursor, encode_cursor, outcome
+
+__all__ = ["MemoryApprovalStore"]
+
+DEFAULT_MAX_RECORDS = 100_000
+
+
+class MemoryApprovalStore:
+    outbox_url: str | None = None
+
+    def __init__(self, *, max_records: int = DEFAULT_MAX_RECORDS) -> None:
+        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
+            raise StoreError(f"memory store `max_records` must be a positive integer, not `{max_records}`")
+        self.max_records = max_records
+        self._lock = threading.Lock()
+        self._records: dict[str, ApprovalRecord] = {}
+        self._by_digest: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryApprovalStore(records={len(self._records)})"
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def insert(self, record: ApprovalRecord) -> None:
+        with self._lock:
+            if len(self._records) >= self.max_records:
+                # Refusing beats growing without bound: the sweeper and purge make room.
+                raise StoreError(f"memory approval store is full ({self.max_records} records): purge finished ones")
+            if record.approval_id in self._records or record.token_digest in self._by_digest:
+                raise StoreError(f"approval `{record.approval_id}` already exists")
+            self._records[record.approval_id] = record
+            self._by_digest[record.token_digest] = record.approval_id
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        with self._lock:
+            return self._records.get(approval_id)
+
+    def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None:
+        with self._lock:
+            for digest in digests:
+                approval_id = self._by_digest.get(digest)
+                if approval_id is not None:
+                    return self._records.get(approval_id)
+        return None
+
+    def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
+                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+        with self._lock:
+            record = self._records.get(approval_id)
+            if record is None:
+                return ConsumeOutcome(ConsumeReason.TOKEN_NOT_FOUND, None)
+            decision = decide_consume(record, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
+                                      consumed_by=consumed_by, max_mismatches=max_mismatches)
+            self._records[approval_id] = decision[1]
+            return outcome(decision)
+
+    def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
+        with self._lock:
+            record = self._records.get(approval_id)
+            if record is None or record.status is not ApprovalStatus.PENDING or record.expires_us > now_us:
+                return record, False
+            record = record.with_changes(status=ApprovalStatus.EXPIRED, expired_us=record.expires_us,
+                                         finished_us=now_us)
+            self._records[approval_id] = record
+            return record, True
+
+    def revoke(self, approval_id: str, *, now_us: int, by: str | None,
+               reason: str | None) -> tuple[ApprovalRecord | None, bool]:
+        with self._lock:
+            record = self._records.get(approval_id)
+            if record is None or record.status is not ApprovalStatus.PENDING or record.expires_us <= now_us:
+                return record, False
+            record = record.with_changes(status=ApprovalStatus.REVOKED, revoked_us=now_us, revoked_by=by,
+                                         revoke_reason=reason, finished_us=now_us)
+            self._records[approval_id] = record
+            return record, True
+
+    def list_page(self, tenant_id: str, *, status: ApprovalStatus | None, limit: int, cursor: str | None,
+             now_us: int) -> tuple[list[ApprovalRecord], str | None]:
+        after = decode_cursor(cursor) if cursor is not None else None
+        with self._lock:
+            mine = [r for r in self._records.values() if r.tenant_id == tenant_id]
+        mine.sort(key=lambda r: (r.created_us, r.approval_id), reverse=True)
+        page: list[ApprovalRecord] = []
+        for record in mine:
+            if after is not None and (record.created_us, record.approval_id) >= after:
+                continue
+            if status is not None and record.effective_status(now_us) is not status:
+                continue
+            if len(page) == limit:
+                return page, encode_cursor(page[-1])
+            page.append(record)
+        return page, None
+
+    def expire_due(self, now_us: int, limit: int) -> list[ApprovalRecord]:
+        with self._lock:
+            due = [r.approval_id for r in self._records.values()
+                   if r.status is ApprovalStatus.PENDING and r.expires_us <= now_us][:limit]
+        expired = []
+        for approval_id in due:
+            record, changed = self.expire(approval_id, now_us)
+            if changed and record is not None:
+                expired.append(record)
+        return expired
+
+    def purge(self, cutoff_us: int) -> int:
+        with self._lock:
+            gone = [r for r in self._records.values()
+                    if r.status in FINISHED_STATUSES and r.finished_us is not None and r.finished_us < cutoff_us]
+            for record in gone:
+                del self._records[record.approval_id]
+                self._by_digest.pop(record.token_digest, None)
+            return len(gone)
+
+    def close(self) -> None:
+        """Nothing to release; present so every store closes the same way."""

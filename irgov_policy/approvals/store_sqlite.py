@@ -1,0 +1,351 @@
+"""The SQLite store: the embedded default for approvals that must survive a restart.
+
+WAL with `synchronous=FULL`, one connection per thread and per process, and every change inside
+`BEGIN IMMEDIATE`. Consumption is a single conditional `UPDATE ... WHERE status = 'pending' AND
+expires_us > ?` whose row count decides; the `ir.approval_consumed` event is appended to the
+outbox table of the same database in the same transaction, so both commit or neither does.
+A trigger refuses any status change out of a finished state, whatever code runs the update.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..events.envelope import Event
+from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
+from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason, decode_ttl, encode_ttl
+from .store import decide_consume, decode_cursor, encode_cursor, outcome
+
+__all__ = ["SCHEMA_VERSION", "SQLiteApprovalStore"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS irgov_approvals (
+    approval_id   TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    ir_hash       TEXT NOT NULL,
+    token_kid     TEXT NOT NULL,
+    token_digest  TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'consumed', 'expired', 'revoked')),
+    ttl_seconds   TEXT NOT NULL,
+    created_us    INTEGER NOT NULL,
+    expires_us    INTEGER NOT NULL,
+    created_by    TEXT,
+    reason        TEXT,
+    consumed_us   INTEGER,
+    consumed_by   TEXT,
+    revoked_us    INTEGER,
+    revoked_by    TEXT,
+    revoke_reason TEXT,
+    expired_us    INTEGER,
+    finished_us   INTEGER,
+    mismatches    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS irgov_approvals_tenant ON irgov_approvals (tenant_id, created_us DESC, approval_id DESC);
+CREATE INDEX IF NOT EXISTS irgov_approvals_due ON irgov_approvals (status, expires_us);
+CREATE INDEX IF NOT EXISTS irgov_approvals_finished ON irgov_approvals (finished_us);
+CREATE TRIGGER IF NOT EXISTS irgov_approvals_forward_only
+BEFORE UPDATE OF status ON irgov_approvals
+WHEN OLD.status <> 'pending' AND NEW.status <> OLD.status
+BEGIN
+    SELECT RAISE(ABORT, 'approval status only moves forward');
+END;
+"""
+
+_COLUMNS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
+            "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
+            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM irgov_approvals"
+
+
+def _row_to_record(row: Sequence[Any]) -> ApprovalRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["status"] = ApprovalStatus(values["status"])
+    values["ttl_seconds"] = decode_ttl(values["ttl_seconds"])
+    return ApprovalRecord(**values)
+
+
+def _record_values(record: ApprovalRecord) -> tuple[Any, ...]:
+    values = []
+    for column in _COLUMNS:
+        value = getattr(record, column)
+        if column == "status":
+            value = value.value
+        elif column == "ttl_seconds":
+            value = encode_ttl(value)
+        values.append(value)
+    return tuple(values)
+
+
+class SQLiteApprovalStore:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.outbox_url: str | None = f"sqlite:///{self.path}"
+        self._local = threading.local()
+        self._all_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of `{self.path}`: {exc.strerror or exc}") from None
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"SQLiteApprovalStore({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
+            # check_same_thread=False only so that close() can close every thread's connection;
+            # each connection is still used by the one thread that opened it.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"sqlite database `{self.path}` refused WAL mode (got `{mode}`)")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open sqlite database `{self.path}`: {exc}") from None
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:
+            # A forked child must not share its parent's connections: open its own.
+            self._local = threading.local()
+            with self._all_lock:
+                self._all = []
+            self._pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot begin a transaction: {exc}") from None
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"sqlite database `{self.path}`: commit failed: {exc}") from None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: {exc}") from None
+
+    def _migrate(self) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
+                             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+                row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'approvals'"
+                                   ).fetchone()
+                version = 0 if row is None else int(row[0])
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"sqlite database `{self.path}` has approvals schema version {version}: "
+                                     f"this version knows up to {SCHEMA_VERSION}")
+                if version < 1:
+                    for statement in _split(_SCHEMA_V1):
+                        conn.execute(statement)
+                    conn.execute("INSERT OR REPLACE INTO irgov_schema_version VALUES ('approvals', 1)")
+            # The outbox shares this database so a consume and its event commit together.
+            # ensure_outbox_schema is idempotent and runs its own script, outside our transaction.
+            ensure_outbox_schema(self._conn())
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot prepare sqlite database `{self.path}`: {exc}") from None
+
+    # -- the store interface -----------------------------------------------------------------
+
+    def insert(self, record: ApprovalRecord) -> None:
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        try:
+            with self._write() as conn:
+                conn.execute(f"INSERT INTO irgov_approvals ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                             _record_values(record))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"approval `{record.approval_id}` already exists") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot insert an approval: {exc}") from None
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        rows = self._read(_SELECT + " WHERE approval_id = ?", (approval_id,))
+        return _row_to_record(rows[0]) if rows else None
+
+    def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None:
+        if not digests:
+            return None
+        marks = ", ".join("?" for _ in digests)
+        rows = self._read(_SELECT + f" WHERE token_digest IN ({marks})", tuple(digests))
+        return _row_to_record(rows[0]) if rows else None
+
+    def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
+                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+        try:
+            with self._write() as conn:
+                cursor = conn.execute(
+                    "UPDATE irgov_approvals SET status = 'consumed', consumed_us = ?, consumed_by = ?, "
+                    "finished_us = ? WHERE approval_id = ? AND tenant_id = ? AND ir_hash = ? "
+                    "AND status = 'pending' AND expires_us > ?",
+                    (now_us, consumed_by, now_us, approval_id, tenant_id, ir_hash, now_us),
+                )
+                if cursor.rowcount == 1:
+                    append_event_in_transaction(conn, event)
+                    row = conn.execute(_SELECT + " WHERE approval_id = ?", (approval_id,)).fetchone()
+                    return ConsumeOutcome(None, _row_to_record(row))
+                # Not consumable: say why, under the same write lock, and record what follows
+                # from it (a first expiry, a counted mismatch, a revocation).
+                row = conn.execute(_SELECT + " WHERE approval_id = ?", (approval_id,)).fetchone()
+                if row is None:
+                    return ConsumeOutcome(ConsumeReason.TOKEN_NOT_FOUND, None)
+                before = _row_to_record(row)
+                decision = decide_consume(before, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
+                                          consumed_by=consumed_by, max_mismatches=max_mismatches)
+                if decision[0] is None:  # cannot happen: the conditional update would have matched
+                    raise StoreError(f"approval `{approval_id}` changed during its consumption")
+                if decision[1] != before:
+                    self._update(conn, decision[1])
+                return outcome(decision)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot consume an approval: {exc}") from None
+
+    def _update(self, conn: sqlite3.Connection, record: ApprovalRecord) -> None:
+        columns = [c for c in _COLUMNS if c != "approval_id"]
+        values = dict(zip(_COLUMNS, _record_values(record), strict=True))
+        conn.execute(
+            "UPDATE irgov_approvals SET " + ", ".join(f"{c} = ?" for c in columns) + " WHERE approval_id = ?",
+            (*(values[c] for c in columns), record.approval_id),
+        )
+
+    def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
+        try:
+            with self._write() as conn:
+                changed = conn.execute(
+                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = ? "
+                    "WHERE approval_id = ? AND status = 'pending' AND expires_us <= ?",
+                    (now_us, approval_id, now_us),
+                ).rowcount == 1
+                row = conn.execute(_SELECT + " WHERE approval_id = ?", (approval_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot expire an approval: {exc}") from None
+        return (_row_to_record(row) if row else None), changed
+
+    def revoke(self, approval_id: str, *, now_us: int, by: str | None,
+               reason: str | None) -> tuple[ApprovalRecord | None, bool]:
+        try:
+            with self._write() as conn:
+                changed = conn.execute(
+                    "UPDATE irgov_approvals SET status = 'revoked', revoked_us = ?, revoked_by = ?, "
+                    "revoke_reason = ?, finished_us = ? WHERE approval_id = ? AND status = 'pending' "
+                    "AND expires_us > ?",
+                    (now_us, by, reason, now_us, approval_id, now_us),
+                ).rowcount == 1
+                row = conn.execute(_SELECT + " WHERE approval_id = ?", (approval_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot revoke an approval: {exc}") from None
+        return (_row_to_record(row) if row else None), changed
+
+    def list_page(self, tenant_id: str, *, status: ApprovalStatus | None, limit: int, cursor: str | None,
+             now_us: int) -> tuple[list[ApprovalRecord], str | None]:
+        where = ["tenant_id = ?"]
+        params: list[Any] = [tenant_id]
+        if cursor is not None:
+            created_us, approval_id = decode_cursor(cursor)
+            where.append("(created_us < ? OR (created_us = ? AND approval_id < ?))")
+            params += [created_us, created_us, approval_id]
+        if status is ApprovalStatus.PENDING:
+            where.append("status = 'pending' AND expires_us > ?")
+            params.append(now_us)
+        elif status is ApprovalStatus.EXPIRED:
+            where.append("(status = 'expired' OR (status = 'pending' AND expires_us <= ?))")
+            params.append(now_us)
+        elif status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        rows = self._read(
+            _SELECT + " WHERE " + " AND ".join(where) + " ORDER BY created_us DESC, approval_id DESC LIMIT ?",
+            (*params, limit + 1),
+        )
+        records = [_row_to_record(r) for r in rows]
+        if len(records) > limit:
+            return records[:limit], encode_cursor(records[limit - 1])
+        return records, None
+
+    def expire_due(self, now_us: int, limit: int) -> list[ApprovalRecord]:
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = ? "
+                    "WHERE approval_id IN (SELECT approval_id FROM irgov_approvals "
+                    "WHERE status = 'pending' AND expires_us <= ? LIMIT ?) "
+                    "RETURNING " + ", ".join(_COLUMNS),
+                    (now_us, now_us, limit),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot expire approvals: {exc}") from None
+        return [_row_to_record(r) for r in rows]
+
+    def purge(self, cutoff_us: int) -> int:
+        try:
+            with self._write() as conn:
+                return int(conn.execute(
+                    "DELETE FROM irgov_approvals WHERE status <> 'pending' AND finished_us < ?", (cutoff_us,)
+                ).rowcount)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot purge approvals: {exc}") from None
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                logger.debug("closing an sqlite connection of %s failed", self.path)
+        self._local = threading.local()
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a script, keeping trigger bodies whole (executescript would commit)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+

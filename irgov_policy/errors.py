@@ -14,7 +14,12 @@ The tree::
     │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
     │   └── ApprovalKeyError  a missing or malformed server key
     ├── StoreError            a store URL or backend that cannot be used
-    └── EventError            events, outbox and sinks
+    ├── EventError            events, outbox and sinks
+    └── GovernanceError       the kernel refused a request (approval requests, grants)
+        ├── NotFoundError     no such approval request for this tenant
+        ├── ConflictError     the request's state does not allow the change (already granted, revoked)
+        ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
+        └── SeparationOfDutiesError  the approver submitted the IR or requested the approval
 
 Messages follow one style: one lowercase sentence without a final period, user input in
 backticks, a location (JSON pointer or file:line:col) whenever there is one.
@@ -28,16 +33,21 @@ __all__ = [
     "ApprovalError",
     "ApprovalKeyError",
     "ConfigError",
+    "ConflictError",
     "DigestError",
     "EventError",
+    "GovernanceError",
     "HashBackendError",
     "IRInputError",
     "InputProblem",
     "InvalidTTLError",
     "IrgovError",
+    "NotEscalatedError",
+    "NotFoundError",
     "PackLoadError",
     "PluginError",
     "PolicyError",
+    "SeparationOfDutiesError",
     "SourceProblem",
     "StoreError",
 ]
@@ -126,3 +136,23 @@ class StoreError(IrgovError):
 
 class EventError(IrgovError):
     """Events, outbox and sink configuration errors."""
+
+
+class GovernanceError(IrgovError):
+    """Base of the kernel's refusals."""
+
+
+class NotFoundError(GovernanceError):
+    """No approval request with this id exists for this tenant (the same answer either way)."""
+
+
+class ConflictError(GovernanceError):
+    """The approval request is in a state that does not allow the change."""
+
+
+class NotEscalatedError(GovernanceError):
+    """An approval was asked for a decision that is not an ESCALATE this kernel made."""
+
+
+class SeparationOfDutiesError(GovernanceError):
+    """The approver is the principal who submitted the IR or requested the approval."""

@@ -1,0 +1,78 @@
+"""The `cel-cpp` engine: cel-expr-python, the C++ CEL runtime (extra `fast`).
+
+cel-cpp type-checks at compile time, so undeclared variables and functions are reported at load.
+It dispatches Python functions only on concrete types (a `dyn` parameter never matches at
+runtime), so every function is declared with one overload per combination of argument types.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_strings
+
+from ..functions import PROJECT_FUNCTIONS
+from .base import DECLARED_VARIABLES, CelCompileError, CelEngine, CelEvalError, function_arity
+
+__all__ = ["CelCppEngine"]
+
+_T = cel.Type
+_ARG_TYPES: dict[str, Any] = {
+    "string": _T.STRING, "int": _T.INT, "uint": _T.UINT, "double": _T.DOUBLE, "bool": _T.BOOL,
+    "null": _T.NULL, "bytes": _T.BYTES, "list": _T.List(_T.DYN), "map": _T.Map(_T.DYN, _T.DYN),
+}
+_LOCATION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+
+
+def _overloads(name: str, impl: Callable[..., Any], arity: int) -> Any:
+    overloads = [
+        cel.Overload(f"irgov_{name}_{'_'.join(combo)}", _T.DYN, [_ARG_TYPES[t] for t in combo], impl=impl)
+        for combo in itertools.product(_ARG_TYPES, repeat=arity)
+    ]
+    return cel.FunctionDecl(name, overloads)
+
+
+def _offset(source: str, line: int, column: int) -> int:
+    lines = source.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
+
+
+class CelCppEngine(CelEngine):
+    name = "cel-cpp"
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        super().__init__(functions)
+        decls = [_overloads(name, impl, arity) for name, (impl, arity) in PROJECT_FUNCTIONS.items()]
+        decls += [_overloads(name, impl, function_arity(name, impl)) for name, impl in self.extra_functions.items()]
+        self._env = cel.NewEnv(
+            variables={name: _T.DYN for name in DECLARED_VARIABLES},
+            extensions=[ext_strings.ExtStrings()],
+            functions=decls,
+        )
+        self._error_type = _T.ERROR
+
+    def _compile(self, source: str) -> Any:
+        try:
+            return self._env.compile(source)
+        except RuntimeError as exc:
+            text = str(exc)
+            match = _LOCATION.search(text)
+            if match is None:
+                raise CelCompileError(text.split("\n", 1)[0].lower(), 0) from None
+            line, column, message = int(match.group(1)), int(match.group(2)), match.group(3)
+            message = message.split(" | ", 1)[0].replace(" (in container '')", "").strip()
+            message = message[0].lower() + message[1:] if message else "invalid expression"
+            raise CelCompileError(message.replace("'", "`"), _offset(source, line, column)) from None
+
+    def activation(self, variables: Mapping[str, Any]) -> Any:
+        return self._env.Activation(variables)
+
+    def evaluate(self, program: Any, activation: Any) -> Any:
+        value = program.eval(activation)
+        if value.type() == self._error_type:
+            raise CelEvalError(str(value.value()))
+        return value.plain_value()

@@ -1,0 +1,407 @@
+"""The evaluator: an IR (object, dict or JSON bytes) in, a `Decision` out, never an exception.
+
+Per step the hot path is: native primitives (set lookups for vocabularies, provider families
+and action tiers), one activation, one CEL call evaluating every step rule into a list. Only
+when that call errors are the rules evaluated one by one, to name the rule that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputProblem, IRInputError, PolicyError
+from ..events.bus import EventBus
+from ..events.envelope import new_event
+from ..hashing import DEFAULT_ALGORITHM, digest_bytes, digest_object, ir_hash
+from ..model import IR, InputLimits, Step, load_ir, parse_ir
+from .cel.base import CelEvalError, create_engine
+from .checks import Finding, PythonCheck, as_check
+from .decision import Decision, HighRiskStep, RuleHit, Status, StepResult, Violation
+from .functions import family
+from .pack import RulePack, load_pack
+from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
+from .policyset import CompiledRule, PolicySet
+from .shipped import baseline_pack_path
+
+__all__ = ["DEFAULT_BUDGET_MS", "VOCABULARY_RULES", "PolicyEngine", "ir_variables", "step_variables"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_MS = 250.0
+
+RULE_ERROR = "RULE_ERROR"
+BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+INVALID_IR = "INVALID_IR"
+EVALUATION_ERROR = "EVALUATION_ERROR"
+
+
+def _step_index_of(pointer: str) -> int | None:
+    parts = pointer.split("/")
+    if len(parts) > 2 and parts[1] == "steps" and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+def step_variables(step: Step, index: int) -> dict[str, Any]:
+    """The `step` variable of CEL rules: every field, absent optional ones as null, plus `index`."""
+    return {
+        "index": index,
+        "action": step.action,
+        "provider": step.provider,
+        "resource": step.resource,
+        "params": step.params,
+        "constraints": step.constraints,
+        "idempotency_key": step.idempotency_key,
+        "budget_cents": step.budget_cents,
+        "step_id": step.step_id,
+        "description": step.description,
+    }
+
+
+def ir_variables(ir: IR, with_steps: bool) -> dict[str, Any]:
+    """The `ir` variable: IR fields and `step_count`; `steps` only for rules of scope `ir`
+    (putting every step into every step's activation would make evaluation quadratic)."""
+    out: dict[str, Any] = {
+        "tenant_id": ir.tenant_id,
+        "request_id": ir.request_id,
+        "created_at": ir.created_at,
+        "intent_summary": ir.intent_summary,
+        "labels": dict(ir.labels),
+        "step_count": len(ir.steps),
+    }
+    if with_steps:
+        out["steps"] = [step_variables(s, i) for i, s in enumerate(ir.steps)]
+    return out
+
+
+class _BudgetExceeded(Exception):
+    def __init__(self, step_index: int | None) -> None:
+        self.step_index = step_index
+
+
+class PolicyEngine:
+    """Evaluates IRs against a composed `PolicySet` and Python checks.
+
+    Build with `PolicyEngine.default()`, `from_paths([...])` or `from_packs([...])`; then
+    `evaluate(ir_or_dict_or_json, bus=None)` returns a `Decision` and never raises."""
+
+    def __init__(self, policy: PolicySet, *, checks: Iterable[PythonCheck] = (),
+                 budget_ms: float = DEFAULT_BUDGET_MS, hash_algorithm: str = DEFAULT_ALGORITHM,
+                 limits: InputLimits | None = None) -> None:
+        if budget_ms <= 0:
+            raise PolicyError(f"time budget `{budget_ms}` ms is not positive")
+        self.policy = policy
+        self.checks = tuple(checks)
+        self.budget_ms = budget_ms
+        self.hash_algorithm = hash_algorithm
+        self.limits = limits or InputLimits()
+        self._budget_ns = int(budget_ms * 1_000_000)
+
+    # construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_packs(cls, packs: Iterable[RulePack], engine: str = "auto", *,
+                   functions: Mapping[str, Callable[..., Any]] | None = None,
+                   checks: Iterable[Any] | None = None, use_plugins: bool = True,
+                   budget_ms: float = DEFAULT_BUDGET_MS, hash_algorithm: str = DEFAULT_ALGORITHM) -> PolicyEngine:
+        """Compose loaded packs for `engine` (`auto`, `celpy`, `cel-cpp`). With `use_plugins`,
+        CEL functions and checks registered by plugins are added to the given ones."""
+        all_functions = dict(collect_cel_functions()) if use_plugins else {}
+        for name, function in (functions or {}).items():
+            if name in all_functions:
+                raise PolicyError(f"cel function `{name}` is registered twice")
+            all_functions[name] = function
+        all_checks = [as_check(c) for c in (checks or ())]
+        if use_plugins:
+            all_checks += collect_checks()
+        cel = create_engine(engine, all_functions)
+        policy = PolicySet.compose(packs, cel)
+        return cls(policy, checks=all_checks, budget_ms=budget_ms, hash_algorithm=hash_algorithm)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path], engine: str = "auto", *, include_plugin_packs: bool = False,
+                   **options: Any) -> PolicyEngine:
+        """Load pack files (a directory means every `*.irgov.yaml` in it) and compose them."""
+        files = _expand(paths)
+        if include_plugin_packs:
+            files += [Path(p) for p in collect_rule_pack_paths()]
+        return cls.from_packs([load_pack(f) for f in files], engine, **options)
+
+    @classmethod
+    def default(cls, engine: str = "auto", **options: Any) -> PolicyEngine:
+        """The shipped baseline pack plus the packs plugins register."""
+        return cls.from_paths([baseline_pack_path()], engine, include_plugin_packs=True, **options)
+
+    @property
+    def engine_name(self) -> str:
+        return self.policy.engine.name
+
+    @property
+    def packs(self) -> tuple[RulePack, ...]:
+        return self.policy.packs
+
+    # evaluation ---------------------------------------------------------------------------
+
+    def evaluate(self, source: IR | Mapping[str, Any] | bytes | str, *, bus: EventBus | None = None,
+                 now: datetime | None = None) -> Decision:
+        """Decide on one IR. Invalid input, erroring rules and an exhausted budget are REJECT
+        decisions. With `bus`, the matching `ir.validated_*` event is published."""
+        start = time.perf_counter_ns()
+        evaluated_at = now or datetime.now(UTC)
+        try:
+            ir = self._parse(source)
+        except IRInputError as exc:
+            decision = self._invalid(source, exc.problems, start, evaluated_at)
+        except Exception as exc:  # never let untrusted input escape as a traceback
+            logger.exception("unexpected error while reading an ir")
+            decision = self._invalid(source, [InputProblem("", f"unreadable input: {type(exc).__name__}")],
+                                     start, evaluated_at)
+        else:
+            try:
+                decision = self._decide(ir, start, evaluated_at)
+            except Exception as exc:
+                logger.exception("unexpected error while evaluating ir %s", ir.request_id)
+                decision = self._failed(ir, start, evaluated_at, f"evaluation failed: {type(exc).__name__}: {exc}")
+        if bus is not None:
+            self._publish(decision, bus)
+        return decision
+
+    def _parse(self, source: IR | Mapping[str, Any] | bytes | str) -> IR:
+        if isinstance(source, IR):
+            return source
+        if isinstance(source, bytes | str):
+            return load_ir(source, limits=self.limits)
+        return parse_ir(source, limits=self.limits)
+
+    def _decide(self, ir: IR, start: int, evaluated_at: datetime) -> Decision:
+        policy = self.policy
+        engine = policy.engine
+        deadline = start + self._budget_ns
+        digest = ir_hash(ir, self.hash_algorithm)
+        violations: list[Violation] = []
+        results: list[StepResult] = []
+        ir_meta = ir_variables(ir, with_steps=False)
+        constants = policy.constants
+        step_rules = policy.step_rules
+        batch = policy.step_batch
+        known_actions = policy.actions
+        known_providers = policy.providers
+        mismatch = policy.provider_mismatch
+        try:
+            for index, step in enumerate(ir.steps):
+                hits: list[RuleHit] = []
+                action, provider = step.action, step.provider
+                variables = step_variables(step, index)
+                if action in known_actions:
+                    for entry in policy.tier_entries(action):
+                        hits.append(RuleHit(entry.pack.name, entry.spec.id, entry.spec.tier, entry.spec.reason,
+                                            entry.spec.mode))
+                else:
+                    violations.append(Violation(index, "UNKNOWN_ACTION", f"unknown action `{action}`",
+                                                rule=VOCABULARY_RULES["actions"]))
+                if provider not in known_providers:
+                    violations.append(Violation(index, "UNKNOWN_PROVIDER", f"unknown provider `{provider}`",
+                                                rule=VOCABULARY_RULES["providers"]))
+                elif mismatch.native(variables):
+                    violations.append(Violation(
+                        index, "PROVIDER_MISMATCH",
+                        f"provider `{provider}` does not serve actions of family `{family(action)}`",
+                        rule=VOCABULARY_RULES["families"]))
+                if step_rules:
+                    activation = engine.activation({"step": variables, "ir": ir_meta, "constants": constants})
+                    self._run_rules(step_rules, batch, activation, index, hits, violations)
+                for check in self.checks:
+                    if check.step is not None:
+                        self._run_check(check, lambda c=check, s=step, i=index: c.step(s, i, ir),  # type: ignore[misc]
+                                        index, hits, violations)
+                tier = max((h.tier for h in hits if h.mode == "enforce" and h.tier is not None), default=0)
+                results.append(StepResult(index, step.step_id, action, provider, tier, tuple(hits)))
+                if time.perf_counter_ns() > deadline:
+                    raise _BudgetExceeded(index)
+            if policy.ir_rules:
+                activation = engine.activation({"step": {}, "ir": ir_variables(ir, with_steps=True),
+                                                "constants": constants})
+                ir_hits: list[RuleHit] = []
+                for rule in policy.ir_rules:
+                    self._run_one(rule, activation, None, ir_hits, violations)
+            for check in self.checks:
+                if check.ir is not None:
+                    ir_hits = []
+                    self._run_check(check, lambda c=check: c.ir(ir), None, ir_hits, violations)  # type: ignore[misc]
+            if time.perf_counter_ns() > deadline:
+                raise _BudgetExceeded(None)
+        except _BudgetExceeded as exc:
+            violations.append(Violation(
+                exc.step_index, BUDGET_EXCEEDED,
+                f"evaluation exceeded its time budget of {self.budget_ms:g} ms"
+                + (f" at step {exc.step_index}" if exc.step_index is not None else "")))
+        return self._conclude(ir, digest, results, violations, start, evaluated_at)
+
+    def _run_rules(self, rules: Sequence[CompiledRule], batch: Any, activation: Any, index: int,
+                   hits: list[RuleHit], violations: list[Violation]) -> None:
+        engine = self.policy.engine
+        try:
+            values = engine.evaluate(batch, activation)
+        except CelEvalError:
+            # Some rule errored: evaluate one by one to name it (and keep the others' results).
+            for rule in rules:
+                self._run_one(rule, activation, index, hits, violations)
+            return
+        for rule, value in zip(rules, values, strict=True):
+            self._record(rule, value, index, hits, violations)
+
+    def _run_one(self, rule: CompiledRule, activation: Any, index: int | None,
+                 hits: list[RuleHit], violations: list[Violation]) -> None:
+        try:
+            value = self.policy.engine.evaluate(rule.program, activation)
+        except CelEvalError as exc:
+            violations.append(_rule_error(rule.pack.name, rule.spec.id, str(exc), index))
+            return
+        self._record(rule, value, index, hits, violations)
+
+    @staticmethod
+    def _record(rule: CompiledRule, value: Any, index: int | None, hits: list[RuleHit],
+                violations: list[Violation]) -> None:
+        if value is False:
+            return
+        spec = rule.spec
+        if value is not True:
+            violations.append(_rule_error(rule.pack.name, spec.id,
+                                          f"condition returned `{value!r}`, not a boolean", index))
+            return
+        if spec.violation is not None:
+            violations.append(Violation(index, spec.violation.code, spec.violation.message,
+                                        spec.violation.severity, rule.pack.name, spec.id, spec.mode))
+        else:
+            hits.append(RuleHit(rule.pack.name, spec.id, spec.tier, spec.reason or "", spec.mode))
+
+    @staticmethod
+    def _run_check(check: PythonCheck, call: Callable[[], Iterable[Finding]], index: int | None,
+                   hits: list[RuleHit], violations: list[Violation]) -> None:
+        try:
+            findings = list(call())
+        except Exception as exc:
+            violations.append(_rule_error(check.pack, check.name, f"{type(exc).__name__}: {exc}", index))
+            return
+        for finding in findings:
+            problem = finding.problem() if isinstance(finding, Finding) else "a check must yield `Finding` objects"
+            if problem:
+                violations.append(_rule_error(check.pack, getattr(finding, "rule", check.name), problem, index))
+            elif finding.code is not None:
+                violations.append(Violation(index, finding.code, finding.message or finding.code,
+                                            finding.severity, check.pack, finding.rule, finding.mode))
+            elif index is None:
+                # An IR-wide tier has no step to raise; report it as an explicit violation instead.
+                violations.append(_rule_error(check.pack, finding.rule, "an ir check returned a tier", None))
+            else:
+                hits.append(RuleHit(check.pack, finding.rule, finding.tier, finding.reason or "", finding.mode))
+
+    def _conclude(self, ir: IR, digest: str, results: list[StepResult], violations: list[Violation],
+                  start: int, evaluated_at: datetime) -> Decision:
+        threshold = self.policy.escalation_threshold
+        risk_tier = max((r.tier for r in results), default=0)
+        rejected = any(v.severity == "ERROR" and v.mode == "enforce" for v in violations)
+        if rejected:
+            status = Status.REJECT
+        elif risk_tier >= threshold:
+            status = Status.ESCALATE
+        else:
+            status = Status.PASS
+        high = tuple(
+            HighRiskStep(r.index, r.action, r.provider, r.tier, _reasons(r))
+            for r in results if r.tier >= threshold
+        )
+        return Decision(
+            status=status,
+            risk_tier=risk_tier,
+            requires_approval=status == Status.ESCALATE,
+            ir_hash=digest,
+            tenant_id=ir.tenant_id,
+            request_id=ir.request_id,
+            step_count=len(ir.steps),
+            steps=tuple(results),
+            violations=tuple(violations),
+            high_risk_steps=high,
+            packs=tuple(self.policy.pack_refs()),
+            engine=self.engine_name,
+            evaluated_at=evaluated_at,
+            duration_us=(time.perf_counter_ns() - start) // 1000,
+        )
+
+    def _invalid(self, source: Any, problems: list[InputProblem], start: int, evaluated_at: datetime) -> Decision:
+        raw = source if isinstance(source, Mapping) else None
+        tenant = raw.get("tenant_id") if raw is not None else None
+        request = raw.get("request_id") if raw is not None else None
+        steps = raw.get("steps") if raw is not None else None
+        violations = tuple(
+            Violation(_step_index_of(p.pointer), INVALID_IR, f"{p.pointer or '/'}: {p.message}")
+            for p in problems
+        )
+        return Decision(
+            status=Status.REJECT, risk_tier=0, requires_approval=False,
+            ir_hash=self._raw_digest(source),
+            tenant_id=tenant if isinstance(tenant, str) else "",
+            request_id=request if isinstance(request, str) else None,
+            step_count=len(steps) if isinstance(steps, list) else 0,
+            steps=(), violations=violations, high_risk_steps=(),
+            packs=tuple(self.policy.pack_refs()), engine=self.engine_name, evaluated_at=evaluated_at,
+            duration_us=(time.perf_counter_ns() - start) // 1000,
+        )
+
+    def _failed(self, ir: IR, start: int, evaluated_at: datetime, message: str) -> Decision:
+        try:
+            digest = ir_hash(ir, self.hash_algorithm)
+        except Exception:
+            digest = self._raw_digest(repr(ir))
+        return self._conclude(ir, digest, [], [Violation(None, EVALUATION_ERROR, message)], start, evaluated_at)
+
+    def _raw_digest(self, source: Any) -> str:
+        """A digest of input the model refused: canonical JSON when possible, else its bytes."""
+        try:
+            if isinstance(source, bytes):
+                return digest_bytes(source, self.hash_algorithm)
+            if isinstance(source, str):
+                return digest_bytes(source.encode("utf-8", "surrogatepass"), self.hash_algorithm)
+            return digest_object(source, self.hash_algorithm)
+        except Exception:
+            return digest_bytes(repr(source).encode("utf-8", "backslashreplace"), self.hash_algorithm)
+
+    @staticmethod
+    def _publish(decision: Decision, bus: EventBus) -> None:
+        try:
+            event = new_event(decision.event_type, decision.event_payload(), tenant_id=decision.tenant_id,
+                              correlation_id=decision.request_id, now=decision.evaluated_at)
+            bus.publish(event)
+        except Exception:  # publishing must never change or break a decision
+            logger.exception("could not publish the decision event for request %s", decision.request_id)
+
+
+# Rule ids reported for the declarative vocabulary sections (united across packs, so no one
+# pack owns them: their violations carry `pack: null`).
+VOCABULARY_RULES = {"actions": "vocabularies.actions", "providers": "vocabularies.providers",
+                    "families": "providerFamilies"}
+
+
+def _rule_error(pack: str, rule: str, message: str, index: int | None) -> Violation:
+    return Violation(index, RULE_ERROR, f"rule `{rule}` in pack `{pack}` failed: {message}", "ERROR", pack, rule)
+
+
+def _reasons(result: StepResult) -> str:
+    top = [h.reason for h in result.hits if h.mode == "enforce" and h.tier == result.tier]
+    return "; ".join(dict.fromkeys(top)) or f"tier {result.tier}"
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.irgov.yaml")))
+        else:
+            files.append(path)
+    return files

@@ -1,0 +1,154 @@
+"""The project's CEL functions, in plain Python, shared by both CEL engines.
+
+The whole-token tokenizer is the heart of the production and bulk rules: matching substrings
+made `product-catalog` production and `bulky` bulk, while `" PROD"` slipped through. A token is a
+maximal run of letters and digits after NFKC normalisation, removal of format characters (Unicode
+category Cf: zero-width spaces, joiners, direction marks) and lower-casing.
+
+Functions take and return plain Python values (str, int, float, bool, None, list, dict); each
+engine adapts its own value types at the boundary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "PROJECT_FUNCTIONS",
+    "STRING_FUNCTIONS",
+    "family",
+    "has_any_token",
+    "has_token",
+    "is_integer",
+    "normalize_text",
+    "string_tokens",
+    "tokens",
+]
+
+_TOKEN = re.compile(r"[^\W_]+")
+# Nested params deeper than this are refused by the input model long before; the bound keeps
+# the walk safe for values built by other callers.
+_MAX_WALK_DEPTH = 128
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, without format characters (category Cf), lower-cased."""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return text.lower()
+
+
+@lru_cache(maxsize=8192)
+def string_tokens(text: str) -> tuple[str, ...]:
+    """The whole tokens of one string, in order."""
+    return tuple(_TOKEN.findall(normalize_text(text)))
+
+
+def _walk_strings(value: Any, depth: int = 0) -> Iterable[str]:
+    """Every string of `value`: itself, or map keys and values and list items, nested."""
+    if isinstance(value, str):
+        yield value
+    elif depth > _MAX_WALK_DEPTH:
+        raise ValueError(f"value nested deeper than {_MAX_WALK_DEPTH} levels")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _walk_strings(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk_strings(item, depth + 1)
+
+
+def tokens(value: Any) -> list[str]:
+    """`tokens(value) -> list(string)`: whole tokens of a string, or of every key and string value
+    of a map or list, nested. Numbers, booleans and null have no tokens."""
+    out: list[str] = []
+    for text in _walk_strings(value):
+        out.extend(string_tokens(text))
+    return out
+
+
+def has_token(value: Any, token: str) -> bool:
+    """`hasToken(value, token) -> bool`: `token` (normalised like the text) is a whole token of `value`."""
+    wanted = normalize_text(token)
+    return any(wanted in string_tokens(text) for text in _walk_strings(value))
+
+
+def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
+    """`hasAnyToken(value, list) -> bool`: some whole token of `value` is in `list` (normalised)."""
+    targets = _normalized_set(tuple(wanted)) if not isinstance(wanted, frozenset) else wanted
+    return any(not targets.isdisjoint(string_tokens(text)) for text in _walk_strings(value))
+
+
+@lru_cache(maxsize=256)
+def _normalized_set(wanted: tuple[Any, ...]) -> frozenset[str]:
+    if not all(isinstance(w, str) for w in wanted):
+        raise TypeError("hasAnyToken expects a list of strings")
+    return frozenset(normalize_text(w) for w in wanted)
+
+
+def family(name: str) -> str:
+    """`family(name) -> string`: the text before the first dot (`dns.update_records` -> `dns`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"family expects a string, got {type(name).__name__}")
+    return name.split(".", 1)[0]
+
+
+def is_integer(value: Any) -> bool:
+    """`isInteger(value) -> bool`: an integral number. Booleans are not numbers; `5.0` is an
+    integer, as in JSON Schema and in the canonical form that hashes `5.0` and `5` alike."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()
+
+
+def _text_arg(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} expects a string, got {type(value).__name__}")
+    return value
+
+
+def _lower_ascii(value: str) -> str:
+    text = _text_arg(value, "lowerAscii")
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def _upper_ascii(value: str) -> str:
+    text = _text_arg(value, "upperAscii")
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in text)
+
+
+def _trim(value: str) -> str:
+    return _text_arg(value, "trim").strip()
+
+
+def _normalize(value: str) -> str:
+    """`normalize(string) -> string`: NFKC, format characters removed, lower-cased, trimmed."""
+    return normalize_text(_text_arg(value, "normalize")).strip()
+
+
+# Project functions: name -> (implementation, arity). Both engines register exactly these.
+PROJECT_FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
+    "tokens": (tokens, 1),
+    "hasToken": (has_token, 2),
+    "hasAnyToken": (has_any_token, 2),
+    "family": (family, 1),
+    "isInteger": (is_integer, 1),
+    "normalize": (_normalize, 1),
+}
+
+# String extension functions (receiver-style, `s.lowerAscii()`) the packs use. cel-cpp provides
+# them natively through its strings extension; celpy gets these implementations.
+STRING_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "lowerAscii": _lower_ascii,
+    "upperAscii": _upper_ascii,
+    "trim": _trim,
+}

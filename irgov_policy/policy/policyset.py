@@ -1,0 +1,147 @@
+"""Composition: several packs become one `PolicySet`, compiled once for one CEL engine.
+
+Composition does not depend on the order packs are given in: packs are sorted by name,
+vocabularies and provider families are united, tiers are all evaluated (the step tier is the
+maximum), the escalation threshold is the lowest any pack sets (the strictest), constants of the
+same name must agree, and a rule id used twice across packs is a load error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PackLoadError, SourceProblem
+from .cel.base import CelCompileError, CelEngine
+from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
+from .primitives import ActionTierMatch, ProviderMismatch, UnknownAction, UnknownProvider
+
+__all__ = ["CompiledRule", "PolicySet", "TierEntry"]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    pack: RulePack
+    spec: RuleSpec
+    program: Any
+
+
+@dataclass(frozen=True)
+class TierEntry:
+    pack: RulePack
+    spec: TierSpec
+    match: ActionTierMatch
+
+
+class PolicySet:
+    """Packs composed and compiled for one engine. Build with `PolicySet.compose`."""
+
+    def __init__(self, packs: tuple[RulePack, ...], engine: CelEngine, constants: dict[str, list[str]],
+                 step_rules: tuple[CompiledRule, ...], ir_rules: tuple[CompiledRule, ...],
+                 step_batch: Any, tiers: tuple[TierEntry, ...]) -> None:
+        self.packs = packs
+        self.engine = engine
+        self.constants = constants
+        self.step_rules = step_rules
+        self.ir_rules = ir_rules
+        # One program evaluating every step rule into a list, so a step costs one CEL call.
+        self.step_batch = step_batch
+        self.tiers = tiers
+        self.actions: frozenset[str] = frozenset().union(*(p.actions or () for p in packs))
+        self.providers: frozenset[str] = frozenset().union(*(p.providers or () for p in packs))
+        families: dict[str, set[str]] = {}
+        for pack in packs:
+            for action_family, provider_families in pack.provider_families.items():
+                families.setdefault(action_family, set()).update(provider_families)
+        self.provider_families: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in families.items()}
+        thresholds = [p.escalation_threshold for p in packs if p.escalation_threshold is not None]
+        self.escalation_threshold = min(thresholds) if thresholds else DEFAULT_ESCALATION_THRESHOLD
+        self.unknown_action = UnknownAction(self.actions)
+        self.unknown_provider = UnknownProvider(self.providers)
+        self.provider_mismatch = ProviderMismatch(self.actions, self.providers, self.provider_families)
+        self._tier_cache: dict[str, tuple[TierEntry, ...]] = {}
+
+    def tier_entries(self, action: str) -> tuple[TierEntry, ...]:
+        """The tier entries matching `action`, memoised: actions repeat across steps and IRs."""
+        found = self._tier_cache.get(action)
+        if found is None:
+            step = {"action": action}
+            found = tuple(t for t in self.tiers if t.match.native(step))
+            if len(self._tier_cache) < 4096:
+                self._tier_cache[action] = found
+        return found
+
+    def pack_refs(self) -> list[dict[str, str]]:
+        return [p.to_dict() for p in self.packs]
+
+    def all_rules(self) -> tuple[CompiledRule, ...]:
+        return self.step_rules + self.ir_rules
+
+    @classmethod
+    def compose(cls, packs: Iterable[RulePack], engine: CelEngine) -> PolicySet:
+        """Compose and compile; raise `PackLoadError` listing every problem at file:line:col."""
+        ordered = tuple(sorted(packs, key=lambda p: (p.name, p.digest)))
+        problems: list[SourceProblem] = []
+        names: dict[str, RulePack] = {}
+        for pack in ordered:
+            if pack.name in names:
+                problems.append(pack.problem(("metadata", "name"),
+                                             f"pack `{pack.name}` is loaded twice (also from `{names[pack.name].file}`)"))
+            names[pack.name] = pack
+        constants: dict[str, list[str]] = {}
+        owner: dict[str, RulePack] = {}
+        for pack in ordered:
+            for name, values in pack.constants.items():
+                if name in constants and constants[name] != list(values):
+                    problems.append(pack.problem(("constants", name),
+                                                 f"constant `{name}` differs from its definition in `{owner[name].file}`"))
+                elif name not in constants:
+                    constants[name] = list(values)
+                    owner[name] = pack
+        rule_owner: dict[str, tuple[RulePack, RuleSpec | TierSpec]] = {}
+        for pack in ordered:
+            specs: list[RuleSpec | TierSpec] = [*pack.tiers, *pack.rules]
+            for spec in specs:
+                if spec.id in rule_owner:
+                    other_pack, other = rule_owner[spec.id]
+                    line, _ = other_pack.locate((*other.path, "id"))
+                    problems.append(pack.problem((*spec.path, "id"),
+                                                 f"rule id `{spec.id}` is already used in `{other_pack.file}`:{line}"))
+                else:
+                    rule_owner[spec.id] = (pack, spec)
+        step_rules: list[CompiledRule] = []
+        ir_rules: list[CompiledRule] = []
+        for pack in ordered:
+            for spec in pack.rules:
+                try:
+                    program = engine.compile(spec.when)
+                except CelCompileError as exc:
+                    problems.append(pack.problem((*spec.path, "when"),
+                                                 f"rule `{spec.id}`: {exc.message}", offset=exc.offset))
+                    continue
+                compiled = CompiledRule(pack, spec, program)
+                (ir_rules if spec.scope == "ir" else step_rules).append(compiled)
+        if problems:
+            raise PackLoadError(problems)
+        batch = None
+        if step_rules:
+            source = "[" + ",\n".join(f"({r.spec.when})" for r in step_rules) + "]"
+            batch = engine.compile_unchecked(source)
+        tiers = tuple(
+            TierEntry(pack, spec, ActionTierMatch(spec.actions, spec.prefixes))
+            for pack in ordered for spec in pack.tiers
+        )
+        return cls(ordered, engine, constants, tuple(step_rules), tuple(ir_rules), batch, tiers)
+
+    def describe(self) -> Mapping[str, Any]:
+        """A summary for explanations and lint: sizes of each section."""
+        return {
+            "packs": self.pack_refs(),
+            "actions": len(self.actions),
+            "providers": len(self.providers),
+            "tiers": len(self.tiers),
+            "step_rules": len(self.step_rules),
+            "ir_rules": len(self.ir_rules),
+            "escalation_threshold": self.escalation_threshold,
+        }

@@ -1,0 +1,119 @@
+"""Declarative primitives: the pack sections that are not CEL, each with its CEL meaning.
+
+The evaluator runs these natively (set lookups instead of CEL calls, which is most of the work
+per step); `cel_expansion()` is what each one means in CEL, over the same `step` variable. A
+conformance test evaluates both on generated steps, on every engine, and requires equal results.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .functions import family
+
+__all__ = [
+    "ActionTierMatch",
+    "Primitive",
+    "ProviderMismatch",
+    "UnknownAction",
+    "UnknownProvider",
+    "cel_string_list",
+]
+
+
+def cel_string_list(values: Iterable[str]) -> str:
+    """A CEL list literal of strings (JSON string escapes are valid CEL escapes)."""
+    return "[" + ", ".join(json.dumps(v) for v in sorted(values)) + "]"
+
+
+def _cel_string_map(mapping: Mapping[str, Iterable[str]]) -> str:
+    return "{" + ", ".join(f"{json.dumps(k)}: {cel_string_list(v)}" for k, v in sorted(mapping.items())) + "}"
+
+
+class Primitive(ABC):
+    """A declarative check over one step: `native(step)` and its `cel_expansion()` agree."""
+
+    name: str
+
+    @abstractmethod
+    def native(self, step: Mapping[str, Any]) -> bool:
+        """The primitive evaluated in Python."""
+
+    @abstractmethod
+    def cel_expansion(self) -> str:
+        """The same primitive as a CEL expression over `step`."""
+
+
+@dataclass(frozen=True)
+class UnknownAction(Primitive):
+    """`vocabularies.actions`: true when the step's action is in no pack's vocabulary."""
+
+    actions: frozenset[str]
+    name: str = "vocabularies.actions"
+
+    def native(self, step: Mapping[str, Any]) -> bool:
+        return step["action"] not in self.actions
+
+    def cel_expansion(self) -> str:
+        return f"!(step.action in {cel_string_list(self.actions)})"
+
+
+@dataclass(frozen=True)
+class UnknownProvider(Primitive):
+    """`vocabularies.providers`: true when the step's provider is in no pack's vocabulary."""
+
+    providers: frozenset[str]
+    name: str = "vocabularies.providers"
+
+    def native(self, step: Mapping[str, Any]) -> bool:
+        return step["provider"] not in self.providers
+
+    def cel_expansion(self) -> str:
+        return f"!(step.provider in {cel_string_list(self.providers)})"
+
+
+@dataclass(frozen=True)
+class ProviderMismatch(Primitive):
+    """`providerFamilies`: true when a known action is served by a known provider whose family is
+    not allowed for the action's family (no entry for the action's family allows none)."""
+
+    actions: frozenset[str]
+    providers: frozenset[str]
+    families: Mapping[str, frozenset[str]]
+    name: str = "providerFamilies"
+
+    def native(self, step: Mapping[str, Any]) -> bool:
+        action, provider = step["action"], step["provider"]
+        if action not in self.actions or provider not in self.providers:
+            return False
+        return family(provider) not in self.families.get(family(action), ())
+
+    def cel_expansion(self) -> str:
+        families = _cel_string_map(self.families)
+        return (
+            f"step.action in {cel_string_list(self.actions)}"
+            f" && step.provider in {cel_string_list(self.providers)}"
+            f" && !(family(step.provider) in (family(step.action) in {families}"
+            f" ? {families}[family(step.action)] : []))"
+        )
+
+
+@dataclass(frozen=True)
+class ActionTierMatch(Primitive):
+    """A `tiers` entry: true when the action is one of `actions` or starts with one of `prefixes`."""
+
+    actions: frozenset[str]
+    prefixes: tuple[str, ...]
+    name: str = "tiers"
+
+    def native(self, step: Mapping[str, Any]) -> bool:
+        action: str = step["action"]
+        return action in self.actions or action.startswith(self.prefixes)
+
+    def cel_expansion(self) -> str:
+        return (f"step.action in {cel_string_list(self.actions)}"
+                f" || {cel_string_list(self.prefixes)}.exists(p, step.action.startsWith(p))")

@@ -2,7 +2,7 @@
 
 Each change is one Lua script, so it is atomic on the server whatever the number of clients.
 The consume script also appends `ir.approval_consumed` to the outbox stream: the consumption and
-its event are one unit. Keys live until `expires_at + retention`, not `expires_at`, so a replay
+its event are one unit. Keys live for `ttl + retention` from their creation, not until `expires_at`, so a replay
 after expiry is still recognised as consumed. Per-tenant indexes are sorted sets of
 `created_us:approval_id` members trimmed on every create (older than the longest possible life of
 a key, or beyond `index_max` entries), so they never grow without bound.
@@ -41,21 +41,21 @@ _FIELDS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "
            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
 _INT_FIELDS = {"created_us", "expires_us", "consumed_us", "revoked_us", "expired_us", "finished_us", "mismatches"}
 
-# KEYS: approval, token, tenant index, due. ARGV: pxat, member, trim bound, index max, id, expires_us, fields...
+# KEYS: approval, token, tenant index, due. ARGV: px (key life), member, trim bound, index max, id, expires_us, fields...
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'PXAT', ARGV[1]) then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'PX', ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
 redis.call('ZREMRANGEBYLEX', KEYS[3], '-', '(' .. ARGV[3])
 local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
 if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, extra - 1) end
 -- the index lives as long as its longest-lived approval
 if redis.call('PTTL', KEYS[3]) == -1 then
-  redis.call('PEXPIREAT', KEYS[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
 else
-  redis.call('PEXPIREAT', KEYS[3], ARGV[1], 'GT')
+  redis.call('PEXPIRE', KEYS[3], ARGV[1], 'GT')
 end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
 return 1
@@ -253,8 +253,10 @@ class RedisApprovalStore:
             flat += [k, v]
         return self._decode(flat)
 
-    def _life_end_ms(self, record: ApprovalRecord) -> int:
-        return record.expires_us // 1000 + self.retention_seconds * 1000
+    def _life_ms(self, record: ApprovalRecord) -> int:
+        # A duration, not a point in time: key lifetimes then depend on the server's clock only,
+        # never on the skew between a host's clock and the server's.
+        return (record.expires_us - record.created_us) // 1000 + 1 + self.retention_seconds * 1000
 
     # -- the store interface -----------------------------------------------------------------
 
@@ -264,7 +266,7 @@ class RedisApprovalStore:
             "create an approval", self._create,
             keys=[self._key("approval", record.approval_id), self._key("token", record.token_digest),
                   self._key("tenant", record.tenant_id), self._key("due")],
-            args=[self._life_end_ms(record), encode_cursor(record), f"{max(trim_before, 0):016d}:",
+            args=[self._life_ms(record), encode_cursor(record), f"{max(trim_before, 0):016d}:",
                   self.index_max, record.approval_id, record.expires_us, *self._encode(record)],
         )
         if int(created) != 1:

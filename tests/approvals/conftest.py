@@ -1,0 +1,32 @@
+"""Store fixtures: one contract, three stores (memory, SQLite file, the real Redis server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STORES = ["memory", "sqlite", "redis"]
+
+
+def redis_store_url(redis_url: str, prefix: str) -> str:
+    # The outbox stream lives under the test's prefix too, so cleanup removes it.
+    return f"{redis_url}?prefix={prefix}&outbox={prefix}outbox"
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty store of each kind."""
+    kind = request.param
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'approvals.db'}"
+    else:
+        client: Any = request.getfixturevalue("redis_client")  # skips or fails when redis is down
+        prefix = request.getfixturevalue("redis_prefix")
+        redis_url = request.getfixturevalue("redis_url")
+        assert client.ping()
+        yield redis_store_url(redis_url, prefix)

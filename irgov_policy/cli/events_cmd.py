@@ -162,7 +162,7 @@ def deliver_command(timeout: float) -> None:
 
 @events_group.command("purge")
 def purge_command() -> None:
-    """Delete delivered events older than `IRGOV_OUTBOX_RETENTION` seconds (default 7 days)."""
+    """Delete delivered events older than `event_retention_days` (`IRGOV_EVENT_RETENTION_DAYS`, default 7)."""
     bus = open_cli_bus(autostart=False)
     try:
         click.echo(json.dumps({"purged": bus.purge()}))

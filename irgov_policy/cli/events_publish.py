@@ -13,9 +13,10 @@ from contextlib import contextmanager
 
 import click
 
-from ..errors import EventError
+from ..config import load_config
+from ..errors import ConfigError, EventError
 from ..events.bus import EventBus
-from ..events.config import retention_from_env, sinks_from_env, split_urls
+from ..events.config import sinks_from_urls, split_urls
 from ..events.outbox import DEFAULT_OUTBOX_URL, MemoryOutbox, Outbox, outbox_from_url
 from ._common import fail
 
@@ -38,15 +39,17 @@ def flush_timeout_from_env() -> float:
 
 
 def open_cli_bus(*, autostart: bool = True) -> EventBus:
-    """The configured bus. A sink or retention that cannot be used is a one-line error; an
+    """The configured bus (`irgov_policy.config`: file, then `IRGOV_*`; extra outboxes to drain in
+    `IRGOV_OUTBOX_SOURCES`). A configuration or sink that cannot be used is a one-line error; an
     outbox that cannot be opened falls back to memory with a warning, so a read-only working
     directory does not stop a decision from being made."""
     try:
-        sinks = sinks_from_env()
-        retention = retention_from_env()
-    except EventError as exc:
+        config = load_config()
+        sinks = sinks_from_urls(config.event_sinks)
+    except (ConfigError, EventError) as exc:
         fail(str(exc))
-    url = os.environ.get("IRGOV_OUTBOX") or DEFAULT_OUTBOX_URL
+    retention = config.event_retention_days * 86400.0
+    url = config.outbox or DEFAULT_OUTBOX_URL
     outbox: Outbox
     try:
         outbox = outbox_from_url(url)

@@ -263,6 +263,7 @@ class EventBus:
         """Deliver again every event recorded at or after `since` (to `sinks`, default all)."""
         count = self._outbox.reset_deliveries(since, sinks)
         self._kick()
+        self._relay.rescan()
         return count
 
     def purge(self) -> int:

@@ -1,5 +1,6 @@
-"""Sinks and outbox from configuration: `IRGOV_EVENT_SINKS`, `IRGOV_OUTBOX`,
-`IRGOV_OUTBOX_SOURCES`, `IRGOV_OUTBOX_RETENTION`.
+"""Sinks and outbox from configuration (`irgov_policy.config`: `outbox`, `event_sinks`,
+`event_retention_days`, i.e. `IRGOV_OUTBOX`, `IRGOV_EVENT_SINKS`, `IRGOV_EVENT_RETENTION_DAYS` or
+the configuration file), plus `IRGOV_OUTBOX_SOURCES`: extra outboxes to drain.
 
 Sink factories come from the `irgov_register_event_sinks` hook, keyed by URL scheme; the built-in
 ones (`log`, `jsonl`, `redis`, `rediss`, `http`, `https`) register through the same hook.
@@ -8,24 +9,22 @@ ones (`log`, `jsonl`, `redis`, `rediss`, `http`, `https`) register through the s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..config import GovernanceConfig, load_config
 from ..errors import EventError
 from .bus import EventBus
 from .outbox import DEFAULT_OUTBOX_URL, outbox_from_url
 
 __all__ = [
-    "DEFAULT_RETENTION_SECONDS",
+    "bus_from_config",
     "bus_from_env",
-    "retention_from_env",
     "sink_factories",
     "sink_from_url",
-    "sinks_from_env",
+    "sinks_from_urls",
     "split_urls",
 ]
-
-DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 def sink_factories() -> dict[str, Callable[[str], Any]]:
@@ -63,38 +62,31 @@ def split_urls(value: str | None) -> list[str]:
     return [u.strip() for u in (value or "").split(",") if u.strip()]
 
 
-def sinks_from_env(environ: Mapping[str, str] | None = None) -> list[Any]:
-    env = os.environ if environ is None else environ
-    urls = split_urls(env.get("IRGOV_EVENT_SINKS"))
+def sinks_from_urls(urls: Sequence[str]) -> list[Any]:
     if not urls:
         return []
     factories = sink_factories()
     return [sink_from_url(u, factories) for u in urls]
 
 
-def retention_from_env(environ: Mapping[str, str] | None = None) -> float | None:
-    env = os.environ if environ is None else environ
-    raw = env.get("IRGOV_OUTBOX_RETENTION")
-    if raw is None or not raw.strip():
-        return DEFAULT_RETENTION_SECONDS
-    if raw.strip().lower() in ("never", "forever", "none"):
-        return None
+def bus_from_config(config: GovernanceConfig, *, sources: Sequence[str] = (), **options: Any) -> EventBus:
+    """The bus a configuration describes: `outbox`, `event_sinks`, `event_retention_days`, plus
+    extra outbox `sources` to drain (approval store databases or streams)."""
+    sinks = sinks_from_urls(config.event_sinks)
+    outbox = outbox_from_url(config.outbox or DEFAULT_OUTBOX_URL)
+    options.setdefault("retention_seconds", config.event_retention_days * 86400.0)
+    bus = EventBus(sinks, outbox=outbox, **options)
     try:
-        value = float(raw)
-    except ValueError as exc:
-        raise EventError(f"`IRGOV_OUTBOX_RETENTION` = `{raw}` is not a number of seconds") from exc
-    if value < 0:
-        raise EventError(f"`IRGOV_OUTBOX_RETENTION` = `{raw}` is negative")
-    return value
+        for url in sources:
+            bus.attach_outbox(url)
+    except Exception:
+        bus.close()
+        raise
+    return bus
 
 
 def bus_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> EventBus:
-    """The bus described by the environment: outbox (default `sqlite:///./.irgov/outbox.db`),
-    sinks, extra outbox sources and retention."""
+    """`bus_from_config(load_config())`, draining `IRGOV_OUTBOX_SOURCES` (comma-separated) too."""
     env = os.environ if environ is None else environ
-    sinks = sinks_from_env(env)
-    outbox = outbox_from_url(env.get("IRGOV_OUTBOX") or DEFAULT_OUTBOX_URL)
-    bus = EventBus(sinks, outbox=outbox, retention_seconds=retention_from_env(env), **options)
-    for url in split_urls(env.get("IRGOV_OUTBOX_SOURCES")):
-        bus.attach_outbox(url)
-    return bus
+    config = load_config(environ=env)
+    return bus_from_config(config, sources=split_urls(env.get("IRGOV_OUTBOX_SOURCES")), **options)

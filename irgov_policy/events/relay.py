@@ -92,6 +92,9 @@ class _SinkWorker(threading.Thread):
         self._rescan_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def rescan_now(self) -> None:
+        self._rescan_at = 0.0
+
     def run(self) -> None:
         self._loop = asyncio.new_event_loop()
         try:
@@ -239,6 +242,12 @@ class Relay:
                 self._start_worker(sink)
             if self._sources or (self.retention_seconds is not None and self.outbox.durable):
                 self._start_housekeeper()
+
+    def rescan(self) -> None:
+        """Make every worker read the outbox from the start again (after a replay)."""
+        for worker in list(self._workers.values()):
+            worker.rescan_now()
+        self.notify()
 
     def notify(self) -> None:
         for worker in list(self._workers.values()):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from .check_cmd import check_command
 from .diff_cmd import diff_command
 from .events_cmd import events_group
 from .hash_cmd import hash_command
 from .plugins_cmd import plugins_command
+from .schema_cmd import schema_command
 
 __all__ = ["main"]
 
@@ -23,3 +25,5 @@ main.add_command(hash_command)
 main.add_command(diff_command)
 main.add_command(plugins_command)
 main.add_command(events_group)
+main.add_command(check_command)
+main.add_command(schema_command)

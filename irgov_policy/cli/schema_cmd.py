@@ -1,0 +1,20 @@
+"""`irgov schema`: print the shipped JSON Schemas (for editors and other tools)."""
+
+from __future__ import annotations
+
+import click
+
+from ..model import ir_schema
+from ..policy import rulepack_schema
+from ._common import echo_json
+
+__all__ = ["schema_command"]
+
+_SCHEMAS = {"rulepack": rulepack_schema, "ir": ir_schema}
+
+
+@click.command("schema")
+@click.argument("name", type=click.Choice(sorted(_SCHEMAS)))
+def schema_command(name: str) -> None:
+    """Print the JSON Schema of a rule pack (`rulepack`, draft-07) or of an IR (`ir`)."""
+    echo_json(_SCHEMAS[name]())

@@ -7,7 +7,6 @@ the exit code is 0 when every line was decided (whatever the decisions), 1 other
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 from rich.console import Console

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,16 @@ from irgov_policy.events.sinks.webhook import WebhookSink
 from irgov_policy.hashing import step_hash
 from irgov_policy.model import load_ir
 
-from .helpers import IR_HASH, FlakySink, RaisingSink, SleepingSink, WebhookServer, free_port, seed_event
+from .helpers import (
+    IR_HASH,
+    FlakySink,
+    RaisingSink,
+    SleepingSink,
+    WebhookServer,
+    free_port,
+    seed_event,
+    wait_until,
+)
 
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.1)
 REPO = Path(__file__).resolve().parents[2]
@@ -179,7 +187,7 @@ def test_raising_hanging_and_recovering_sinks_change_no_decision_and_lose_no_cri
         flaky.up = True
         server.start()
         bus.relay.rescan()
-        assert _wait_for(lambda: critical <= set(flaky.ids()) and critical <= set(server.ids()))
+        assert wait_until(lambda: critical <= set(flaky.ids()) and critical <= set(server.ids()))
         assert critical <= set(memory.ids())
         pending = {s.sink: s.pending for s in bus.status().sinks}
         assert pending[flaky.name] == 0 and pending[memory.name] == 0
@@ -188,15 +196,6 @@ def test_raising_hanging_and_recovering_sinks_change_no_decision_and_lose_no_cri
         sleeping.release.set()
         bus.close(timeout=2)
         server.stop()
-
-
-def _wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def test_a_redis_stream_outbox_entry_is_drained_by_event_id(redis_url: str, redis_client: Any,

@@ -4,7 +4,6 @@ stream, and plugin observers."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from irgov_policy.events.sinks.webhook import WebhookSink
 from irgov_policy.hookspecs import hookimpl
 from irgov_policy.plugins import get_plugin_manager, reset_plugin_manager
 
-from .helpers import WebhookServer, seed_event, wait_until
+from .helpers import WebhookServer, seed_event
 
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import ApprovalError, ApprovalKeyError, ConfigError, InvalidTTLError
+from ..errors import ApprovalError, ApprovalKeyError, ConfigError, DigestError, InvalidTTLError
 from ..events.bus import EventBus
 from ..events.envelope import Event, format_timestamp, new_event, uuid7
 from ..events.types import EventType
@@ -31,7 +31,7 @@ from .records import (
     validate_ttl,
 )
 from .store import ApprovalStore
-from .tokens import ApprovalToken, KeyRing, is_well_formed_token, new_token
+from .tokens import TOKEN_PREFIX, ApprovalToken, KeyRing, is_well_formed_token, new_token
 
 __all__ = ["ApprovalPage", "ApprovalService"]
 
@@ -63,6 +63,9 @@ def _check_text(name: str, value: object, *, max_length: int, optional: bool) ->
         raise ApprovalError(f"`{name}` must have 1 to {max_length} characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ApprovalError(f"`{name}` must not contain control characters")
+    if TOKEN_PREFIX in value:
+        # Refused without echoing: this text would be logged and published.
+        raise ApprovalError(f"`{name}` holds an approval token")
     return value
 
 
@@ -132,6 +135,9 @@ class ApprovalService:
         return self._key
 
     def _check_ir_hash(self, ir_hash: object) -> str:
+        if isinstance(ir_hash, str) and TOKEN_PREFIX in ir_hash:
+            # A token passed where the hash goes (swapped arguments): refuse without echoing it.
+            raise DigestError("`ir_hash` holds an approval token, not an `ALGO:HEX` digest")
         verify_digest(ir_hash, allowed=self.allowed_algorithms, registry=self._registry)
         assert isinstance(ir_hash, str)  # verify_digest refuses anything else
         return ir_hash

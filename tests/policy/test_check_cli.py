@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from irgov_policy.cli import main
+
+from .conftest import PACK_HEADER, REPO, make_ir, write_pack
+
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI event bus keeps its outbox under the working directory
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args: str, stdin: str | bytes | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("name,code,status", [("pass", 0, "PASS"), ("escalate", 3, "ESCALATE"),
+                                              ("reject", 4, "REJECT")])
+@pytest.mark.parametrize("engine", ["auto", "celpy", "cel-cpp"])
+def test_examples_exit_codes(name: str, code: int, status: str, engine: str) -> None:
+    exit_code, out, _ = run("check", str(EXAMPLES / f"{name}.json"), "--engine", engine)
+    assert exit_code == code
+    assert out.startswith(f"{status} tier ")
+
+
+def test_explain_shows_hits_and_violations_with_rules() -> None:
+    _, out, _ = run("check", str(EXAMPLES / "reject.json"), "--explain")
+    assert "ERROR step 0: UNKNOWN_ACTION: unknown action `custom.delete` [-/vocabularies.actions]" in out
+    assert "ERROR step 1: NEGATIVE_BUDGET: budget_cents is negative [baseline/negative-budget]" in out
+    assert "tier 2 changes dns or installs an odoo module [baseline/dns-or-module-change]" in out
+    _, out, _ = run("check", str(EXAMPLES / "escalate.json"), "--explain")
+    assert "targets production (environment) [baseline/production-environment]" in out
+
+
+def test_json_output_is_the_decision() -> None:
+    code, out, _ = run("check", str(EXAMPLES / "escalate.json"), "--format", "json")
+    decision = json.loads(out)
+    assert code == 3 and decision["status"] == "ESCALATE" and decision["requires_approval"] is True
+    assert set(decision) == {"status", "risk_tier", "requires_approval", "ir_hash", "tenant_id", "request_id",
+                             "step_count", "steps", "violations", "high_risk_steps", "packs", "engine",
+                             "evaluated_at", "duration_us"}
+    assert decision["packs"][0]["name"] == "baseline"
+    assert decision["evaluated_at"].endswith("Z")
+
+
+def test_stdin_and_invalid_input() -> None:
+    code, out, _ = run("check", "-", stdin=(EXAMPLES / "pass.json").read_bytes())
+    assert code == 0
+    code, out, _ = run("check", "-", stdin=b'{"tenant_id": "t", "steps": [{"action": 1}]}')
+    assert code == 4 and "INVALID_IR: /steps/0" in out
+
+
+def test_jsonl_decides_every_line() -> None:
+    lines = "\n".join(json.dumps(json.loads((EXAMPLES / f"{n}.json").read_text())) for n in ("pass", "reject"))
+    code, out, _ = run("check", "-", "--format", "jsonl", stdin=lines + "\n{broken\n")
+    decisions = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [d["status"] for d in decisions] == ["PASS", "REJECT", "REJECT"]
+    assert decisions[2]["violations"][0]["code"] == "INVALID_IR"
+    # detected without --format jsonl too
+    code, out, _ = run("check", "-", stdin=lines)
+    assert code == 0 and out.startswith("line 1: PASS")
+
+
+def test_usage_and_io_errors_exit_1(tmp_path: Path) -> None:
+    code, _, err = run("check", str(tmp_path / "missing.json"))
+    assert code == 1 and "irgov: error: cannot read" in err
+    broken = write_pack(tmp_path, "broken", PACK_HEADER.format(name="broken")
+                        + "rules:\n  - id: r\n    when: step.action ==\n    tier: 1\n    reason: x\n")
+    code, _, err = run("check", str(EXAMPLES / "pass.json"), "--packs", str(broken))
+    assert code == 1
+    assert err.startswith(f"{broken}:8:")
+    code, _, _ = run("check", "--engine", "nope")
+    assert code == 2  # click usage error
+
+
+def test_custom_packs_replace_the_baseline(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path, "tiny", PACK_HEADER.format(name="tiny") + (
+        "vocabularies:\n  actions: [course.generate_outline]\n  providers: [course_factory.v1]\n"
+        "providerFamilies:\n  course: [course_factory]\n"))
+    ir = tmp_path / "ir.json"
+    ir.write_text(json.dumps(make_ir()))
+    code, out, _ = run("check", str(ir), "--packs", str(pack), "--format", "json")
+    assert code == 0 and [p["name"] for p in json.loads(out)["packs"]] == ["tiny"]
+
+
+def test_schema_rulepack_prints_the_draft07_schema() -> None:
+    code, out, _ = run("schema", "rulepack")
+    assert code == 0 and json.loads(out)["$schema"] == "http://json-schema.org/draft-07/schema#"

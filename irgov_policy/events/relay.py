@@ -28,6 +28,9 @@ __all__ = ["DeliveryFailed", "Relay", "RetryPolicy", "deliver_once", "sink_name"
 
 logger = logging.getLogger(__name__)
 
+# A private generator: the relay's threads must not touch the global `random` state of the host.
+_JITTER = random.Random()
+
 
 class DeliveryFailed(Exception):
     """A sink refused an event (returned False) or did not answer in time."""
@@ -41,7 +44,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         raw = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
-        return raw * (0.5 + random.random() / 2)  # jitter: many relays must not retry in lockstep
+        return raw * (0.5 + _JITTER.random() / 2)  # jitter: many relays must not retry in lockstep
 
 
 def sink_name(sink: Any) -> str:

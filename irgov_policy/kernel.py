@@ -486,6 +486,17 @@ class Governance:
         """Consume an approval token for exactly this tenant and IR hash (once, ever)."""
         return self.approvals.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
 
+    def request_tenant(self, request_id: str) -> str | None:
+        """The tenant of an approval request, or None: lets a caller entitled to several tenants
+        find which one to check before asking for the request itself."""
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            return None
+        request = self.ledger.get_request(request_id)
+        return None if request is None else request.tenant_id
+
+    async def arequest_tenant(self, request_id: str) -> str | None:
+        return await self._run(self.request_tenant, request_id)
+
     def get_request(self, request_id: str, tenant_id: str) -> ApprovalRequestView:
         return self._view(self._request_of(request_id, tenant_id))
 

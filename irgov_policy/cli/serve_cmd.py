@@ -1,0 +1,34 @@
+"""`irgov serve`: the HTTP API with uvicorn, on the embedded defaults unless configured."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import IrgovError
+from ._common import fail
+
+__all__ = ["serve_command"]
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="configuration file (YAML or TOML); `IRGOV_*` variables apply on top")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve_command(host: str, port: int, config_path: str | None, log_level: str) -> None:
+    """Serve the HTTP API (validate, approvals, authorize, diff audit)."""
+    try:
+        import uvicorn
+
+        from ..http import create_app
+    except ImportError as exc:
+        fail(f"`irgov serve` needs the `http` extra: pip install 'irgov-policy[http]' ({exc.name} is missing)")
+    try:
+        app = create_app(config_path)
+    except IrgovError as exc:
+        fail(f"cannot start: {exc}")
+    if not app.state.governance.config.api_keys:
+        click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,168 @@
+"""Request and response models of the HTTP API, for validation and for the OpenAPI document.
+
+IR and DAG bodies are not parsed by pydantic: they go through the strict JSON reader (duplicate
+keys, NaN, deep nesting, unsafe integers refused) and the strict IR model. Their OpenAPI schema
+is the shipped JSON Schema, inlined.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..model import ir_schema
+
+__all__ = [
+    "ApprovalOut",
+    "ApprovalRequestOut",
+    "ClearanceOut",
+    "ConsumeBody",
+    "ConsumeOut",
+    "GrantBody",
+    "GrantOut",
+    "HealthOut",
+    "PackOut",
+    "RequestApprovalBody",
+    "RequestListOut",
+    "RevokeBody",
+    "ir_body_schema",
+]
+
+TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestApprovalBody(_Strict):
+    tenant_id: str = Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)
+    ir_hash: str = Field(min_length=1, max_length=200, description="`ALGO:HEX` of an IR this server escalated")
+    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+
+
+class GrantBody(_Strict):
+    ttl_seconds: int | None = Field(default=None, gt=0, description="default from the server configuration")
+    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+
+
+class ConsumeBody(_Strict):
+    tenant_id: str = Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)
+    ir_hash: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200)
+
+
+class RevokeBody(_Strict):
+    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+
+
+class ApprovalOut(BaseModel):
+    approval_id: str
+    tenant_id: str
+    ir_hash: str
+    status: Literal["pending", "consumed", "expired", "revoked"]
+    ttl_seconds: float
+    created_at: str
+    expires_at: str
+    created_by: str | None
+    reason: str | None
+    consumed_at: str | None
+    consumed_by: str | None
+    revoked_at: str | None
+    revoked_by: str | None
+    revoke_reason: str | None
+    expired_at: str | None
+    mismatches: int
+
+
+class ApprovalRequestOut(BaseModel):
+    request_id: str
+    tenant_id: str
+    ir_hash: str
+    status: Literal["requested", "granted", "pending", "consumed", "expired", "revoked"]
+    risk_tier: int
+    requested_by: str
+    requested_at: str
+    reason: str | None
+    granted_by: str | None
+    granted_at: str | None
+    revoked_by: str | None
+    revoked_at: str | None
+    revoke_reason: str | None
+    approval: ApprovalOut | None
+
+
+class GrantOut(ApprovalRequestOut):
+    token: str = Field(description="the approval token; shown here once and never again")
+
+
+class RequestListOut(BaseModel):
+    items: list[ApprovalRequestOut]
+    next_cursor: str | None
+
+
+class ConsumeOut(BaseModel):
+    success: bool
+    status: str | None
+    reason: str | None
+    approval_id: str | None
+
+
+class ClearanceOut(BaseModel):
+    allowed: bool
+    tenant_id: str | None
+    ir_hash: str | None
+    status: str | None
+    approval_required: bool
+    reasons: list[str]
+    decision: dict[str, Any] | None
+    approval: ConsumeOut | None
+    audit: dict[str, Any] | None
+    checked_at: str
+
+
+class PackOut(BaseModel):
+    name: str
+    version: str
+    digest: str
+    description: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref[len("#/$defs/"):]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k not in ("$schema", "$id", "$defs")}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def ir_body_schema() -> dict[str, Any]:
+    """The IR JSON Schema with its `$defs` inlined, so it can sit inside an OpenAPI document."""
+    schema = copy.deepcopy(ir_schema())
+    return dict(_inline(schema, schema.get("$defs", {})))
+
+
+DAG_NODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["ir_step_id", "ir_step_hash"],
+    "properties": {
+        "ir_step_id": {"type": "string", "description": "the step's `step_id`, or its index as a string"},
+        "ir_step_hash": {"type": "string", "description": "`ALGO:HEX` of the step"},
+    },
+}
+DAG_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "array", "items": DAG_NODE_SCHEMA},
+        {"type": "object", "required": ["nodes"], "properties": {"nodes": {"type": "array", "items": DAG_NODE_SCHEMA}}},
+    ]
+}

@@ -1,0 +1,110 @@
+"""`irgov approvals ...` end to end on a SQLite store file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from irgov_policy.approvals import KEY_ENV_VAR, KeyRing
+from irgov_policy.cli import main
+
+from .helpers import H1, H2
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(KEY_ENV_VAR, KeyRing.generate().to_text())
+    monkeypatch.setenv("IRGOV_OUTBOX", f"sqlite:///{tmp_path / 'outbox.db'}")
+    monkeypatch.delenv("IRGOV_EVENT_SINKS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+        result = runner.invoke(main, ["approvals", *args], input=input, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def test_create_consume_flow_on_the_default_store(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--ttl", "120", "--by", "alice",
+                         "--format", "json")
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["token"].startswith("irgap_") and created["status"] == "pending"
+    assert (tmp_path / ".irgov" / "approvals.db").exists()  # the default store, directory created
+    token = created["token"]
+
+    code, out, _ = run("consume", "--tenant", "acme", "--ir-hash", H2, "--token", token, "--format", "json")
+    assert code == 1 and json.loads(out)["reason"] == "ir_hash_mismatch"
+    code, out, _ = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", "-", "--by", "bob",
+                       "--format", "json", input=token + "\n")
+    assert code == 0
+    assert json.loads(out) == {"success": True, "status": "consumed", "reason": None,
+                               "approval_id": created["approval_id"]}
+    code, out, _ = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", token)
+    assert code == 1 and "already_consumed" in out
+
+    code, out, _ = run("get", created["approval_id"], "--tenant", "acme", "--format", "json")
+    got = json.loads(out)
+    assert code == 0 and got["status"] == "consumed" and got["consumed_by"] == "bob" and "token" not in got
+    assert token not in out
+
+    code, out, _ = run("list", "--tenant", "acme", "--format", "json")
+    assert code == 0 and [a["approval_id"] for a in json.loads(out)["items"]] == [created["approval_id"]]
+    code, out, _ = run("list", "--tenant", "acme")
+    assert code == 0 and created["approval_id"] in out and token not in out
+
+    code, out, _ = run("purge", "--older-than", "0", "--format", "json")
+    assert code == 0 and json.loads(out) == {"purged": 1}
+
+
+def test_revoke(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run("create", "--tenant", "acme", "--ir-hash", H1, "--format", "json")
+    created = json.loads(out)
+    code, out, _ = run("revoke", created["approval_id"], "--tenant", "acme", "--by", "carol", "--format", "json")
+    assert code == 0 and json.loads(out)["status"] == "revoked"
+    code, out, _ = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", created["token"])
+    assert code == 1 and "revoked" in out
+    code, _, err = run("revoke", created["approval_id"], "--tenant", "other")
+    assert code == 1 and err.startswith("irgov: error: no approval")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ttl", "0"], "ttl `0` must be greater than 0 seconds"),
+    (["--ttl", "-5"], "ttl `-5` must be greater than 0 seconds"),
+    (["--ttl", "nan"], "ttl `nan` must be a finite number of seconds"),
+    (["--ttl", "soon"], "`--ttl` = `soon` is not a number of seconds"),
+    (["--ttl", "999999999"], "exceeds the maximum"),
+])
+def test_bad_ttl_is_a_one_line_error(run, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("create", "--tenant", "acme", "--ir-hash", H1, *args)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("irgov: error: ") and message in err
+
+
+def test_other_one_line_errors(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run("create", "--tenant", "acme", "--ir-hash", "sha256:abc")
+    assert code == 1 and err.startswith("irgov: error: digest `sha256:abc`") and err.count("\n") == 1
+    code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--store", "ftp://x")
+    assert code == 1 and "unknown store scheme `ftp`" in err
+    code, _, err = run("get", "appr_x", "--tenant", "acme")
+    assert code == 1 and "no approval `appr_x`" in err
+    monkeypatch.delenv(KEY_ENV_VAR)
+    code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1)
+    assert code == 1 and KEY_ENV_VAR in err and err.count("\n") == 1
+    code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--key-file", "/nonexistent/key")
+    assert code == 1 and "cannot read approval key file" in err
+
+
+def test_key_file_and_memory_store(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    key_file = tmp_path / "approval.key"
+    key_file.write_text(KeyRing.generate("file-key").to_text() + "\n")
+    monkeypatch.delenv(KEY_ENV_VAR)
+    code, out, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--key-file", str(key_file),
+                         "--store", "memory://")
+    assert code == 0, err
+    assert "the token is shown once" in err and "token" in out

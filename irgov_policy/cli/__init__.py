@@ -12,6 +12,7 @@ from .events_cmd import events_group
 from .hash_cmd import hash_command
 from .plugins_cmd import plugins_command
 from .schema_cmd import schema_command
+from .serve_cmd import serve_command
 
 __all__ = ["main"]
 
@@ -28,4 +29,5 @@ main.add_command(plugins_command)
 main.add_command(events_group)
 main.add_command(check_command)
 main.add_command(schema_command)
+main.add_command(serve_command)
 main.add_command(approvals_group)

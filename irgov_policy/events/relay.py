@@ -105,6 +105,8 @@ class _SinkWorker(threading.Thread):
                 try:
                     wait = self.pass_once()
                 except Exception as exc:  # an unreadable outbox must not end the relay
+                    if self.stopping.is_set():
+                        break  # the outbox was closed under a call that outlived `stop`
                     logger.error("relay for sink %s failed a pass: %s", self.sink_name, exc)
                     wait = self.relay.poll_interval
                 self.relay._progress()

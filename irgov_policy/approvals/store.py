@@ -96,7 +96,7 @@ def decide_consume(record: ApprovalRecord, *, tenant_id: str, ir_hash: str, now_
         return ConsumeReason.EXPIRED, record, False, False
     if not live:
         expired = record.with_changes(status=ApprovalStatus.EXPIRED, expired_us=record.expires_us,
-                                      finished_us=now_us)
+                                      finished_us=record.expires_us)
         return ConsumeReason.EXPIRED, expired, True, False
     if not hmac.compare_digest(record.ir_hash.encode(), ir_hash.encode()):
         return _mismatch(record, ConsumeReason.IR_HASH_MISMATCH, now_us, max_mismatches)

@@ -75,7 +75,7 @@ class MemoryApprovalStore:
             if record is None or record.status is not ApprovalStatus.PENDING or record.expires_us > now_us:
                 return record, False
             record = record.with_changes(status=ApprovalStatus.EXPIRED, expired_us=record.expires_us,
-                                         finished_us=now_us)
+                                         finished_us=record.expires_us)
             self._records[approval_id] = record
             return record, True
 

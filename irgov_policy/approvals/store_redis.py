@@ -97,8 +97,8 @@ if status == 'consumed' then return all(key, {'already_consumed', '0', '0'}) end
 if status == 'revoked' then return all(key, {'revoked', '0', '0'}) end
 if status == 'expired' then return all(key, {'expired', '0', '0'}) end
 if not live then
-  redis.call('HSET', key, 'status', 'expired', 'expired_us', expires, 'finished_us', now)
-  finish(key, id, now)
+  redis.call('HSET', key, 'status', 'expired', 'expired_us', expires, 'finished_us', expires)
+  finish(key, id, expires)
   return all(key, {'expired', '1', '0'})
 end
 if f[3] ~= ARGV[2] then return mismatch('ir_hash_mismatch') end
@@ -119,8 +119,8 @@ if redis.call('EXISTS', key) == 0 then
 end
 local f = redis.call('HMGET', key, 'status', 'expires_us')
 if f[1] == 'pending' and tonumber(f[2]) <= tonumber(now) then
-  redis.call('HSET', key, 'status', 'expired', 'expired_us', f[2], 'finished_us', now)
-  finish(key, id, now)
+  redis.call('HSET', key, 'status', 'expired', 'expired_us', f[2], 'finished_us', f[2])
+  finish(key, id, f[2])
   return all(key, {'1'})
 end
 return all(key, {'0'})

@@ -252,9 +252,9 @@ class SQLiteApprovalStore:
         try:
             with self._write() as conn:
                 changed = conn.execute(
-                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = ? "
+                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = expires_us "
                     "WHERE approval_id = ? AND status = 'pending' AND expires_us <= ?",
-                    (now_us, approval_id, now_us),
+                    (approval_id, now_us),
                 ).rowcount == 1
                 row = conn.execute(_SELECT + " WHERE approval_id = ?", (approval_id,)).fetchone()
         except sqlite3.Error as exc:
@@ -306,11 +306,11 @@ class SQLiteApprovalStore:
         try:
             with self._write() as conn:
                 rows = conn.execute(
-                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = ? "
+                    "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = expires_us "
                     "WHERE approval_id IN (SELECT approval_id FROM irgov_approvals "
                     "WHERE status = 'pending' AND expires_us <= ? LIMIT ?) "
                     "RETURNING " + ", ".join(_COLUMNS),
-                    (now_us, now_us, limit),
+                    (now_us, limit),
                 ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite database `{self.path}`: cannot expire approvals: {exc}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from .functions import family
 from .pack import RulePack, load_pack
 from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policyset import CompiledRule, PolicySet
+from .primitives import PrimitiveError
 from .shipped import baseline_pack_path
 
 __all__ = ["DEFAULT_BUDGET_MS", "VOCABULARY_RULES", "PolicyEngine", "ir_variables", "step_variables"]
@@ -188,7 +189,6 @@ class PolicyEngine:
         ir_meta = ir_variables(ir, with_steps=False)
         constants = policy.constants
         step_rules = policy.step_rules
-        batch = policy.step_batch
         known_actions = policy.actions
         known_providers = policy.providers
         mismatch = policy.provider_mismatch
@@ -213,8 +213,7 @@ class PolicyEngine:
                         f"provider `{provider}` does not serve actions of family `{family(action)}`",
                         rule=VOCABULARY_RULES["families"]))
                 if step_rules:
-                    activation = engine.activation({"step": variables, "ir": ir_meta, "constants": constants})
-                    self._run_rules(step_rules, batch, activation, index, hits, violations)
+                    self._run_rules(variables, ir_meta, index, hits, violations)
                 for check in self.checks:
                     if check.step is not None:
                         self._run_check(check, lambda c=check, s=step, i=index: c.step(s, i, ir),  # type: ignore[misc]
@@ -242,37 +241,57 @@ class PolicyEngine:
                 + (f" at step {exc.step_index}" if exc.step_index is not None else "")))
         return self._conclude(ir, digest, results, violations, start, evaluated_at)
 
-    def _run_rules(self, rules: Sequence[CompiledRule], batch: Any, activation: Any, index: int,
+    def _run_rules(self, variables: dict[str, Any], ir_meta: dict[str, Any], index: int,
                    hits: list[RuleHit], violations: list[Violation]) -> None:
-        engine = self.policy.engine
+        policy = self.policy
+        engine = policy.engine
+        values: list[Any] = []
+        if policy.batch_rules:
+            activation = engine.activation({"step": variables, "ir": ir_meta, "constants": policy.constants})
+            try:
+                values = engine.evaluate(policy.step_batch, activation)
+            except CelEvalError:
+                # Some rule errored: evaluate one by one to name it (and keep the others' results).
+                values = [self._evaluate_one(rule, activation) for rule in policy.batch_rules]
+        position = 0
+        for rule in policy.step_rules:
+            when: Any = True
+            if rule.program is not None:
+                when = values[position]
+                position += 1
+            matched: Any = True
+            if rule.match is not None:
+                try:
+                    matched = rule.match.native(variables)
+                except PrimitiveError as exc:
+                    matched = exc
+            self._record(rule, matched, when, index, hits, violations)
+
+    def _evaluate_one(self, rule: CompiledRule, activation: Any) -> Any:
         try:
-            values = engine.evaluate(batch, activation)
-        except CelEvalError:
-            # Some rule errored: evaluate one by one to name it (and keep the others' results).
-            for rule in rules:
-                self._run_one(rule, activation, index, hits, violations)
-            return
-        for rule, value in zip(rules, values, strict=True):
-            self._record(rule, value, index, hits, violations)
+            return self.policy.engine.evaluate(rule.program, activation)
+        except CelEvalError as exc:
+            return exc
 
     def _run_one(self, rule: CompiledRule, activation: Any, index: int | None,
                  hits: list[RuleHit], violations: list[Violation]) -> None:
-        try:
-            value = self.policy.engine.evaluate(rule.program, activation)
-        except CelEvalError as exc:
-            violations.append(_rule_error(rule.pack.name, rule.spec.id, str(exc), index))
-            return
-        self._record(rule, value, index, hits, violations)
+        self._record(rule, True, self._evaluate_one(rule, activation), index, hits, violations)
 
     @staticmethod
-    def _record(rule: CompiledRule, value: Any, index: int | None, hits: list[RuleHit],
+    def _record(rule: CompiledRule, matched: Any, when: Any, index: int | None, hits: list[RuleHit],
                 violations: list[Violation]) -> None:
-        if value is False:
+        """Combine `match` and `when` as CEL's `&&` does (false wins over an error), then
+        report a hit, a violation, or a RULE_ERROR for an error or a non-boolean result."""
+        if matched is False or when is False:
             return
         spec = rule.spec
-        if value is not True:
+        for part in (matched, when):
+            if isinstance(part, Exception):
+                violations.append(_rule_error(rule.pack.name, spec.id, str(part), index))
+                return
+        if when is not True:
             violations.append(_rule_error(rule.pack.name, spec.id,
-                                          f"condition returned `{value!r}`, not a boolean", index))
+                                          f"condition returned `{when!r}`, not a boolean", index))
             return
         if spec.violation is not None:
             violations.append(Violation(index, spec.violation.code, spec.violation.message,

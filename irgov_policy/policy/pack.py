@@ -25,6 +25,7 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_ESCALATION_THRESHOLD",
     "KIND",
+    "MatchSpec",
     "PACK_SUFFIX",
     "RulePack",
     "RuleSpec",
@@ -64,11 +65,22 @@ class ViolationSpec:
 
 
 @dataclass(frozen=True)
+class MatchSpec:
+    """The declarative part of a rule (constant names; resolved when packs are composed)."""
+
+    actions: str | None = None
+    token_fields: tuple[str, ...] = ()
+    tokens_any_of: str | None = None
+    value_field: str | None = None
+    value_any_of: str | None = None
+
+
+@dataclass(frozen=True)
 class RuleSpec:
-    """One rule. Exactly one of (`tier`, `reason`) and `violation` is set."""
+    """One rule. Exactly one of (`tier`, `reason`) and `violation` is set; `when` and/or `match`."""
 
     id: str
-    when: str
+    when: str | None = None
     scope: str = "step"
     description: str = ""
     tier: int | None = None
@@ -77,6 +89,7 @@ class RuleSpec:
     mode: str = "enforce"
     # Where the rule sits in its document, to locate errors in `when`.
     path: SourcePath = ()
+    match: MatchSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +150,11 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
         return prefix + "unknown field " + ", ".join(f"`{e}`" for e in extra)
     if error.validator == "required":
         return prefix + str(error.message).replace("'", "`").replace("is a required property", "is required")
-    if error.validator == "oneOf" and "when" in (error.instance or {}):
+    if error.validator == "anyOf" and "when" in error.schema.get("properties", {}):
+        return prefix + "a rule needs `when`, `match` or both"
+    if error.validator == "oneOf" and "id" in (error.instance or {}):
         return prefix + "a rule has either `tier` and `reason`, or `violation`, not both nor neither"
-    if error.validator == "anyOf" and isinstance(error.instance, dict) and "tier" in error.instance:
+    if error.validator == "anyOf" and "prefixes" in error.schema.get("properties", {}):
         return prefix + "a tier entry needs `actions` or `prefixes`"
     if error.validator == "const":
         return prefix + f"must be `{error.validator_value}`"
@@ -181,6 +196,9 @@ def _semantic_problems(located: Located) -> list[SourceProblem]:
                                             f"duplicate id `{ident}` (first used at line {first.line})"))
         else:
             seen[ident] = path
+        if path[0] == "rules" and entry.get("scope") == "ir" and "match" in entry:
+            problems.append(located.problem((*path, "match"),
+                                            f"rule `{ident}`: `match` applies to steps; use `when` in a rule of scope `ir`"))
         if path[0] == "rules" and entry.get("scope") == "ir" and "tier" in entry:
             problems.append(located.problem((*path, "tier"),
                                             f"rule `{ident}`: a rule of scope `ir` reports a `violation`, not a `tier`"))
@@ -215,6 +233,16 @@ def load_pack(path: str | Path, *, max_bytes: int = DEFAULT_MAX_PACK_BYTES) -> R
     return parse_pack(data, name, max_bytes=max_bytes)
 
 
+def _match(raw: Any) -> MatchSpec | None:
+    if raw is None:
+        return None
+    tokens = raw.get("tokens", {})
+    value = raw.get("value", {})
+    return MatchSpec(actions=raw.get("actions"), token_fields=tuple(tokens.get("fields", ())),
+                     tokens_any_of=tokens.get("anyOf"), value_field=value.get("field"),
+                     value_any_of=value.get("anyOf"))
+
+
 def _names(values: Any) -> frozenset[str]:
     return frozenset(values)
 
@@ -232,7 +260,7 @@ def _build(located: Located) -> RulePack:
     )
     rules = tuple(
         RuleSpec(
-            id=r["id"], when=r["when"], scope=r.get("scope", "step"), description=r.get("description", ""),
+            id=r["id"], when=r.get("when"), match=_match(r.get("match")), scope=r.get("scope", "step"), description=r.get("description", ""),
             tier=r.get("tier"), reason=r.get("reason"),
             violation=ViolationSpec(r["violation"]["code"], r["violation"]["message"],
                                     r["violation"].get("severity", "ERROR")) if "violation" in r else None,

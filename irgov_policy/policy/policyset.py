@@ -14,17 +14,21 @@ from typing import Any
 
 from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
+from .functions import normalize_text
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
-from .primitives import ActionTierMatch, ProviderMismatch, UnknownAction, UnknownProvider
+from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
 
 __all__ = ["CompiledRule", "PolicySet", "TierEntry"]
 
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """A rule ready to run: its compiled `when` (None without one) and its native `match`."""
+
     pack: RulePack
     spec: RuleSpec
     program: Any
+    match: RuleMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class PolicySet:
         self.constants = constants
         self.step_rules = step_rules
         self.ir_rules = ir_rules
+        # The step rules with a `when`, in the order of the batch program's result list.
+        self.batch_rules = tuple(r for r in step_rules if r.program is not None)
         # One program evaluating every step rule into a list, so a step costs one CEL call.
         self.step_batch = step_batch
         self.tiers = tiers
@@ -114,25 +120,34 @@ class PolicySet:
         ir_rules: list[CompiledRule] = []
         for pack in ordered:
             for spec in pack.rules:
-                try:
-                    program = engine.compile(spec.when)
-                except CelCompileError as exc:
-                    problems.append(pack.problem((*spec.path, "when"),
-                                                 f"rule `{spec.id}`: {exc.message}", offset=exc.offset))
-                    continue
-                compiled = CompiledRule(pack, spec, program)
+                program = None
+                if spec.when is not None:
+                    try:
+                        program = engine.compile(spec.when)
+                    except CelCompileError as exc:
+                        problems.append(pack.problem((*spec.path, "when"),
+                                                     f"rule `{spec.id}`: {exc.message}", offset=exc.offset))
+                        continue
+                match = _resolve_match(pack, spec, constants, problems)
+                compiled = CompiledRule(pack, spec, program, match)
                 (ir_rules if spec.scope == "ir" else step_rules).append(compiled)
         if problems:
             raise PackLoadError(problems)
         batch = None
-        if step_rules:
-            source = "[" + ",\n".join(f"({r.spec.when})" for r in step_rules) + "]"
+        with_when = [r for r in step_rules if r.spec.when is not None]
+        if with_when:
+            source = "[" + ",\n".join(f"({r.spec.when})" for r in with_when) + "]"
             batch = engine.compile_unchecked(source)
         tiers = tuple(
             TierEntry(pack, spec, ActionTierMatch(spec.actions, spec.prefixes))
             for pack in ordered for spec in pack.tiers
         )
         return cls(ordered, engine, constants, tuple(step_rules), tuple(ir_rules), batch, tiers)
+
+    def primitives(self) -> list[Any]:
+        """Every declarative primitive in use: vocabularies, families, tier entries, rule matches."""
+        return [self.unknown_action, self.unknown_provider, self.provider_mismatch,
+                *(t.match for t in self.tiers), *(r.match for r in self.step_rules if r.match is not None)]
 
     def describe(self) -> Mapping[str, Any]:
         """A summary for explanations and lint: sizes of each section."""
@@ -145,3 +160,31 @@ class PolicySet:
             "ir_rules": len(self.ir_rules),
             "escalation_threshold": self.escalation_threshold,
         }
+
+
+def _resolve_match(pack: RulePack, spec: RuleSpec, constants: Mapping[str, list[str]],
+                   problems: list[SourceProblem]) -> RuleMatch | None:
+    """Turn a `match` section into its primitive, its constant names resolved to sets."""
+    raw = spec.match
+    if raw is None:
+        return None
+
+    def lookup(name: str | None, *where: str | int) -> tuple[str, frozenset[str]] | None:
+        if name is None:
+            return None
+        if name not in constants:
+            problems.append(pack.problem((*spec.path, "match", *where), f"rule `{spec.id}`: unknown constant `{name}`"))
+            return None
+        values = constants[name]
+        # `hasAnyToken` normalises the wanted tokens itself; `actions` and `value` compare as written.
+        if where[0] == "tokens":
+            return name, frozenset(normalize_text(v) for v in values)
+        return name, frozenset(values)
+
+    return RuleMatch(
+        actions=lookup(raw.actions, "actions"),
+        token_fields=raw.token_fields,
+        tokens=lookup(raw.tokens_any_of, "tokens", "anyOf"),
+        value_field=raw.value_field,
+        values=lookup(raw.value_any_of, "value", "anyOf"),
+    )

@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .functions import family
+from .functions import family, has_any_token, normalize_text
 
 __all__ = [
     "ActionTierMatch",
     "Primitive",
+    "PrimitiveError",
     "ProviderMismatch",
+    "RuleMatch",
     "UnknownAction",
     "UnknownProvider",
     "cel_string_list",
@@ -117,3 +119,82 @@ class ActionTierMatch(Primitive):
     def cel_expansion(self) -> str:
         return (f"step.action in {cel_string_list(self.actions)}"
                 f" || {cel_string_list(self.prefixes)}.exists(p, step.action.startsWith(p))")
+
+
+class PrimitiveError(Exception):
+    """A primitive that errors where its CEL expansion would produce an error value."""
+
+
+def _field_cel(field: str) -> tuple[str, str]:
+    """(guard, access) of a step field path: `params.model` -> (`"model" in step.params`, `step.params.model`)."""
+    if "." in field:
+        container, key = field.split(".", 1)
+        return f"{json.dumps(key)} in step.{container}", f"step.{container}.{key}"
+    return "", f"step.{field}"
+
+
+def _field_value(step: Mapping[str, Any], field: str) -> tuple[bool, Any]:
+    if "." in field:
+        container, key = field.split(".", 1)
+        mapping = step[container]
+        return (key in mapping, mapping.get(key)) if isinstance(mapping, Mapping) else (False, None)
+    return True, step[field]
+
+
+@dataclass(frozen=True)
+class RuleMatch(Primitive):
+    """A rule's `match`: all given parts hold. `actions`: the action is in a constant list;
+    `tokens`: some whole token of one of the fields is in a constant list; `value`: the field,
+    normalised, is in a constant list (a non-string value is an error, as in CEL)."""
+
+    actions: tuple[str, frozenset[str]] | None = None
+    token_fields: tuple[str, ...] = ()
+    tokens: tuple[str, frozenset[str]] | None = None
+    value_field: str | None = None
+    values: tuple[str, frozenset[str]] | None = None
+    name: str = "match"
+
+    def native(self, step: Mapping[str, Any]) -> bool:
+        # CEL's `&&` is commutative over errors: any false part makes the whole false, even
+        # when another part errors, so the error is raised only after every part is known.
+        error: PrimitiveError | None = None
+        if self.actions is not None and step["action"] not in self.actions[1]:
+            return False
+        if self.tokens is not None:
+            targets = self.tokens[1]
+            found = False
+            for field in self.token_fields:
+                present, value = _field_value(step, field)
+                if present and has_any_token(value, targets):
+                    found = True
+                    break
+            if not found:
+                return False
+        if self.values is not None and self.value_field is not None:
+            present, value = _field_value(step, self.value_field)
+            if not present:
+                return False
+            if not isinstance(value, str):
+                error = PrimitiveError(f"normalize expects a string, got {type(value).__name__}")
+            elif normalize_text(value).strip() not in self.values[1]:
+                return False
+        if error is not None:
+            raise error
+        return True
+
+    def cel_expansion(self) -> str:
+        parts: list[str] = []
+        if self.actions is not None:
+            parts.append(f"step.action in constants.{self.actions[0]}")
+        if self.tokens is not None:
+            alternatives = []
+            for field in self.token_fields:
+                guard, access = _field_cel(field)
+                test = f"hasAnyToken({access}, constants.{self.tokens[0]})"
+                alternatives.append(f"({guard} && {test})" if guard else test)
+            parts.append("(" + " || ".join(alternatives) + ")")
+        if self.values is not None and self.value_field is not None:
+            guard, access = _field_cel(self.value_field)
+            test = f"normalize({access}) in constants.{self.values[0]}"
+            parts.append(f"({guard} && {test})" if guard else test)
+        return " && ".join(parts) if parts else "true"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from irgov_policy.policy import PolicyEngine, Primitive, create_engine
+from irgov_policy.policy import CelEvalError, PolicyEngine, Primitive, create_engine
+from irgov_policy.policy.primitives import PrimitiveError, RuleMatch
 
 from .conftest import ENGINES, REPO, baseline_engine
 
@@ -18,14 +19,12 @@ SHIPPED = sorted((REPO / "policies").glob("*.irgov.yaml"))
 assert SHIPPED, "no shipped packs found"
 
 
-def primitives_of(paths: list[Path]) -> list[Primitive]:
-    engine = PolicyEngine.from_paths(paths, "celpy", use_plugins=False)
-    policy = engine.policy
-    return [policy.unknown_action, policy.unknown_provider, policy.provider_mismatch,
-            *(t.match for t in policy.tiers)]
+def policy_of(paths: list[Path]) -> Any:
+    return PolicyEngine.from_paths(paths, "celpy", use_plugins=False).policy
 
 
-PRIMITIVES = primitives_of(SHIPPED)
+POLICY = policy_of(SHIPPED)
+PRIMITIVES: list[Primitive] = POLICY.primitives()
 VOCAB = baseline_engine("celpy").policy
 NAMES = sorted(VOCAB.actions | VOCAB.providers)
 
@@ -37,7 +36,44 @@ name_text = st.one_of(
               st.text(alphabet="abc_.", max_size=6)),
     st.text(max_size=12),
 )
-steps = st.fixed_dictionaries({"action": name_text, "provider": name_text})
+marker_text = st.one_of(
+    st.sampled_from(["prod", "PROD-EU", " live", "product", "batch_size", "bulky", "ebatch", "site:prod",
+                     "account.move", " Sale.Order ", "x\u200bprod", "preproduction", "BULK"]),
+    st.text(max_size=8),
+)
+any_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+              marker_text),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(marker_text | st.sampled_from(["model", "env"]), inner, max_size=3)),
+    max_leaves=6)
+steps = st.fixed_dictionaries({
+    "action": name_text, "provider": name_text, "resource": marker_text,
+    "params": st.dictionaries(st.sampled_from(["model", "mode", "batch_size", "x"]) | marker_text, any_json,
+                              max_size=3),
+    "constraints": st.dictionaries(st.sampled_from(["environment", "env", "region"]), any_json, max_size=2),
+})
+
+
+def native_outcome(primitive: Primitive, step: dict[str, Any]) -> Any:
+    try:
+        return primitive.native(step)
+    except PrimitiveError:
+        return "error"
+
+
+def cel_outcome(cel: Any, program: Any, activation: Any) -> Any:
+    try:
+        return cel.evaluate(program, activation)
+    except CelEvalError:
+        return "error"
+
+
+def test_shipped_packs_use_every_kind_of_primitive() -> None:
+    kinds = {type(p).__name__ for p in PRIMITIVES}
+    assert kinds == {"UnknownAction", "UnknownProvider", "ProviderMismatch", "ActionTierMatch", "RuleMatch"}
+    matches = [p for p in PRIMITIVES if isinstance(p, RuleMatch)]
+    assert any(m.values for m in matches) and any(m.tokens for m in matches) and any(m.actions for m in matches)
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
@@ -45,12 +81,13 @@ def test_every_primitive_equals_its_cel_expansion(engine_name: str) -> None:
     cel = create_engine(engine_name)
     programs = [(p, cel.compile(p.cel_expansion())) for p in PRIMITIVES]
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(steps)
     def check(step: dict[str, Any]) -> None:
-        activation = cel.activation({"step": step, "ir": {}, "constants": {}})
+        activation = cel.activation({"step": step, "ir": {}, "constants": POLICY.constants})
         for primitive, program in programs:
-            assert cel.evaluate(program, activation) is primitive.native(step), (primitive.name, step)
+            expected = native_outcome(primitive, step)
+            assert cel_outcome(cel, program, activation) == expected, (primitive.cel_expansion(), step)
 
     check()
 

@@ -128,17 +128,37 @@ class _SinkWorker(threading.Thread):
         delivered: list[str] = []
         contiguous = True
         records = relay.outbox.pending(self.sink_name, self._after, relay.batch_size)
-        for record in records:
+        # A sink with `deliver_many(events)` (all or nothing) gets runs of due events in one call;
+        # after a failed run the rest of the pass goes one by one to find the failing event.
+        batching = callable(getattr(self.sink, "deliver_many", None))
+        index = 0
+        while index < len(records):
+            record = records[index]
             if self.stopping.is_set():
                 break
             if record.tenant_id in blocked:
                 contiguous = False
+                index += 1
                 continue
             if record.next_attempt_at is not None and record.next_attempt_at > time.time():
                 blocked.add(record.tenant_id)
                 next_due = min(next_due, record.next_attempt_at)
                 contiguous = False
+                index += 1
                 continue
+            if batching:
+                run = self._due_run(records, index, blocked)
+                if len(run) > 1:
+                    if self._deliver_many(run):
+                        delivered.extend(r.event_id for r in run)
+                        if contiguous:
+                            self._after = run[-1].seq
+                        index += len(run)
+                        if len(delivered) >= 100:
+                            relay.outbox.mark_delivered(self.sink_name, delivered)
+                            delivered = []
+                        continue
+                    batching = False
             if self._deliver(record):
                 delivered.append(record.event_id)
                 if contiguous:
@@ -150,10 +170,30 @@ class _SinkWorker(threading.Thread):
             if len(delivered) >= 100:
                 relay.outbox.mark_delivered(self.sink_name, delivered)
                 delivered = []
+            index += 1
         relay.outbox.mark_delivered(self.sink_name, delivered)
         if len(records) >= relay.batch_size and not blocked:
             return 0.0
         return max(0.0, next_due - time.time())
+
+    @staticmethod
+    def _due_run(records: list[OutboxRecord], start: int, blocked: set[str | None]) -> list[OutboxRecord]:
+        now = time.time()
+        run: list[OutboxRecord] = []
+        for record in records[start:start + 100]:
+            if record.tenant_id in blocked or (record.next_attempt_at is not None and record.next_attempt_at > now):
+                break
+            run.append(record)
+        return run
+
+    def _deliver_many(self, run: list[OutboxRecord]) -> bool:
+        try:
+            self.sink.deliver_many([r.event() for r in run])
+        except Exception as exc:
+            logger.info("event sink %s failed a batch of %d events (%s); retrying one by one",
+                        self.sink_name, len(run), type(exc).__name__)
+            return False
+        return True
 
     def _deliver(self, record: OutboxRecord) -> bool:
         relay = self.relay

@@ -252,3 +252,44 @@ def test_publishing_from_many_threads_keeps_every_event(outbox_url: str, buses: 
 def test_duplicate_sink_names_are_refused() -> None:
     with pytest.raises(EventError, match="sink named `memory` is already configured"):
         EventBus([MemorySink(), MemorySink()])
+
+
+def test_a_failed_batch_falls_back_to_one_by_one_and_keeps_order_per_tenant(outbox_url: str,
+                                                                            buses: list[EventBus]) -> None:
+    class BatchSink:
+        """Takes runs of events at once; refuses tenant `bad` until `healed`."""
+
+        name = "batch"
+
+        def __init__(self) -> None:
+            self.healed = False
+            self.batches = 0
+            self.events: list[Event] = []
+
+        def _check(self, event: Event) -> None:
+            if event.tenant_id == "bad" and not self.healed:
+                raise ConnectionError("refused")
+
+        def deliver_many(self, events: list[Event]) -> None:
+            for event in events:
+                self._check(event)
+            self.batches += 1
+            self.events.extend(events)
+
+        def deliver(self, event: Event) -> None:
+            self._check(event)
+            self.events.append(event)
+
+    sink = BatchSink()
+    bus = _bus(buses, [sink], outbox=outbox_url, autostart=False)
+    published = [seed_event(EventType.VALIDATED_PASS, tenant="bad" if i == 3 else f"t{i % 2}") for i in range(8)]
+    published.append(seed_event(EventType.VALIDATED_PASS, tenant="bad"))
+    for event in published:
+        bus.publish(event)
+    assert not bus.flush(0.3)
+    good = [e.id for e in published if e.tenant_id != "bad"]
+    assert [e.id for e in sink.events] == good
+    sink.healed = True
+    assert bus.flush(5)
+    assert [e.id for e in sink.events if e.tenant_id == "bad"] == [e.id for e in published if e.tenant_id == "bad"]
+    assert sink.batches >= 1

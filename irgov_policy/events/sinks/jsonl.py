@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
@@ -33,15 +34,20 @@ class JsonlSink:
         self._lock = threading.Lock()
 
     def deliver(self, event: Event) -> None:
-        line = event.to_json() + "\n"
+        self.deliver_many([event])
+
+    def deliver_many(self, events: Sequence[Event]) -> None:
+        """Append a run of events with one write; fsync once when any of them is critical."""
+        lines = "".join(event.to_json() + "\n" for event in events)
+        critical = any(event.critical for event in events)
         with self._lock:
             if self._file is None:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open between deliveries
             try:
-                self._file.write(line)
+                self._file.write(lines)
                 self._file.flush()
-                if event.critical:
+                if critical:
                     os.fsync(self._file.fileno())
             except OSError:
                 self._file.close()

@@ -1,0 +1,91 @@
+"""`irgov serve` as a real process on a free port: the full flow over real HTTP, then schemathesis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from kernel.flows import ESCALATE_IR, dag_for
+
+from .conftest import API_KEYS, KEYS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRGOV_")}
+    env["IRGOV_API_KEYS"] = ",".join(API_KEYS)
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from irgov_policy.cli import main; main()", "serve", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("irgov serve did not start: " + (workdir / "server.log").read_text())
+        time.sleep(0.1)
+    yield base
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+    # the embedded defaults were used: state and the generated key live under ./.irgov
+    assert (workdir / ".irgov" / "approvals.db").exists()
+    assert oct((workdir / ".irgov" / "approval.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_full_flow_over_real_http(server: str) -> None:
+    def auth(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {KEYS[who]}"}
+
+    with httpx.Client(base_url=server, timeout=10) as client:
+        decision = client.post("/validate", json=ESCALATE_IR, headers=auth("alice")).json()
+        assert decision["status"] == "ESCALATE"
+        request_id = client.post("/approvals", json={"tenant_id": "t1", "ir_hash": decision["ir_hash"]},
+                                 headers=auth("alice")).json()["request_id"]
+        assert client.post(f"/approvals/{request_id}/grant", headers=auth("alice")).status_code == 403
+        token = client.post(f"/approvals/{request_id}/grant", headers=auth("bob")).json()["token"]
+        body = {"ir": ESCALATE_IR, "dag": dag_for(ESCALATE_IR), "approval_token": token}
+        assert client.post("/authorize", json=body, headers=auth("alice")).json()["allowed"] is True
+        replay = client.post("/authorize", json=body, headers=auth("alice")).json()
+        assert replay["allowed"] is False and replay["approval"]["reason"] == "already_consumed"
+        assert client.get(f"/approvals/{request_id}", headers=auth("eve")).status_code == 404
+
+
+def test_schemathesis_finds_no_server_error(server: str, tmp_path: Path) -> None:
+    executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    if executable is None:
+        pytest.fail("schemathesis is not installed: it is part of the `test` extra")
+    result = subprocess.run(
+        [executable, "run", f"{server}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "8", "--seed", "20261127", "--phases", "examples,coverage,fuzzing",
+         "-H", f"Authorization: Bearer {KEYS['root']}", "--request-timeout", "10",
+         "--generation-database", "none", "--no-color"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

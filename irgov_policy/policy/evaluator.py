@@ -247,13 +247,17 @@ class PolicyEngine:
         engine = policy.engine
         values: list[Any] = []
         if policy.batch_rules:
-            activation = engine.activation({"step": variables, "ir": ir_meta, "constants": policy.constants})
+            data: dict[str, Any] = {"step": variables}
+            for name in policy.batch_variables:
+                data[name] = ir_meta if name == "ir" else policy.constants
+            activation = engine.activation(data)
             try:
                 values = engine.evaluate(policy.step_batch, activation)
             except CelEvalError:
                 # Some rule errored: evaluate one by one to name it (and keep the others' results).
                 values = [self._evaluate_one(rule, activation) for rule in policy.batch_rules]
         position = 0
+        token_cache: dict[str, frozenset[str]] = {}
         for rule in policy.step_rules:
             when: Any = True
             if rule.program is not None:
@@ -262,7 +266,7 @@ class PolicyEngine:
             matched: Any = True
             if rule.match is not None:
                 try:
-                    matched = rule.match.native(variables)
+                    matched = rule.match.native(variables, token_cache)
                 except PrimitiveError as exc:
                     matched = exc
             self._record(rule, matched, when, index, hits, violations)

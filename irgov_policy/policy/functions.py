@@ -26,6 +26,7 @@ __all__ = [
     "is_integer",
     "normalize_text",
     "string_tokens",
+    "token_set",
     "tokens",
 ]
 
@@ -83,7 +84,39 @@ def has_token(value: Any, token: str) -> bool:
 def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
     """`hasAnyToken(value, list) -> bool`: some whole token of `value` is in `list` (normalised)."""
     targets = _normalized_set(tuple(wanted)) if not isinstance(wanted, frozenset) else wanted
-    return any(not targets.isdisjoint(string_tokens(text)) for text in _walk_strings(value))
+    return not targets.isdisjoint(token_set(value))
+
+
+@lru_cache(maxsize=8192)
+def _string_token_set(text: str) -> frozenset[str]:
+    return frozenset(string_tokens(text))
+
+
+def token_set(value: Any, depth: int = 0) -> frozenset[str]:
+    """Every whole token of `value` (a string, or map keys, string values and list items, nested)."""
+    if isinstance(value, str):
+        return _string_token_set(value)
+    if depth > _MAX_WALK_DEPTH:
+        raise ValueError(f"value nested deeper than {_MAX_WALK_DEPTH} levels")
+    if isinstance(value, Mapping):
+        found: set[str] = set()
+        for key, item in value.items():
+            if isinstance(key, str):
+                found.update(_string_token_set(key))
+            if isinstance(item, str):
+                found.update(_string_token_set(item))
+            elif isinstance(item, Mapping | list | tuple):
+                found.update(token_set(item, depth + 1))
+        return frozenset(found)
+    if isinstance(value, list | tuple):
+        found = set()
+        for item in value:
+            if isinstance(item, str):
+                found.update(_string_token_set(item))
+            elif isinstance(item, Mapping | list | tuple):
+                found.update(token_set(item, depth + 1))
+        return frozenset(found)
+    return frozenset()
 
 
 @lru_cache(maxsize=256)

@@ -51,6 +51,10 @@ class PolicySet:
         self.ir_rules = ir_rules
         # The step rules with a `when`, in the order of the batch program's result list.
         self.batch_rules = tuple(r for r in step_rules if r.program is not None)
+        # Converting variables into an activation costs time per step: leave out those no step
+        # rule can mention (a name absent from every expression's text cannot be referenced).
+        texts = [r.spec.when or "" for r in self.batch_rules]
+        self.batch_variables = tuple(name for name in ("ir", "constants") if any(name in t for t in texts))
         # One program evaluating every step rule into a list, so a step costs one CEL call.
         self.step_batch = step_batch
         self.tiers = tiers

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .functions import family, has_any_token, normalize_text
+from .functions import family, normalize_text, token_set
 
 __all__ = [
     "ActionTierMatch",
@@ -154,7 +154,8 @@ class RuleMatch(Primitive):
     values: tuple[str, frozenset[str]] | None = None
     name: str = "match"
 
-    def native(self, step: Mapping[str, Any]) -> bool:
+    def native(self, step: Mapping[str, Any], token_cache: dict[str, frozenset[str]] | None = None) -> bool:
+        """`token_cache` keeps each field's tokens for the other rules of the same step."""
         # CEL's `&&` is commutative over errors: any false part makes the whole false, even
         # when another part errors, so the error is raised only after every part is known.
         error: PrimitiveError | None = None
@@ -164,8 +165,13 @@ class RuleMatch(Primitive):
             targets = self.tokens[1]
             found = False
             for field in self.token_fields:
-                present, value = _field_value(step, field)
-                if present and has_any_token(value, targets):
+                tokens = token_cache.get(field) if token_cache is not None else None
+                if tokens is None:
+                    present, value = _field_value(step, field)
+                    tokens = token_set(value) if present else frozenset()
+                    if token_cache is not None:
+                        token_cache[field] = tokens
+                if not targets.isdisjoint(tokens):
                     found = True
                     break
             if not found:

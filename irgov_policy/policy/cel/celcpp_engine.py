@@ -3,6 +3,11 @@
 cel-cpp type-checks at compile time, so undeclared variables and functions are reported at load.
 It dispatches Python functions only on concrete types (a `dyn` parameter never matches at
 runtime), so every function is declared with one overload per combination of argument types.
+
+Its Python binding cuts strings at the first NUL character when it converts them (`"a\\x00b"`
+arrives as `"a"`), which would let a NUL hide the rest of a value from a rule. Activations holding
+a NUL anywhere are therefore evaluated by the celpy engine, which keeps strings whole: the same
+programs, the same functions, the same results, only slower for such rare inputs.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from cel_expr_python.ext import ext_strings
 
 from ..functions import PROJECT_FUNCTIONS
 from .base import DECLARED_VARIABLES, CelCompileError, CelEngine, CelEvalError, function_arity
+from .celpy_engine import CelPyEngine
 
 __all__ = ["CelCppEngine"]
 
@@ -34,6 +40,43 @@ def _overloads(name: str, impl: Callable[..., Any], arity: int) -> Any:
         for combo in itertools.product(_ARG_TYPES, repeat=arity)
     ]
     return cel.FunctionDecl(name, overloads)
+
+
+def _has_nul(value: Any) -> bool:
+    """True when a string (or a map key) anywhere in `value` contains a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            for key, inner in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return True
+                if not isinstance(inner, int | float | bool | None):
+                    stack.append(inner)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+class _Program:
+    """A compiled expression and its source (compiled for celpy only when a NUL needs it)."""
+
+    __slots__ = ("expression", "fallback", "source")
+
+    def __init__(self, expression: Any, source: str) -> None:
+        self.expression = expression
+        self.source = source
+        self.fallback: Any = None
+
+
+class _FallbackActivation:
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
 
 
 def _offset(source: str, line: int, column: int) -> int:
@@ -54,10 +97,16 @@ class CelCppEngine(CelEngine):
             functions=decls,
         )
         self._error_type = _T.ERROR
+        self._fallback: CelPyEngine | None = None
+
+    def _celpy(self) -> CelPyEngine:
+        if self._fallback is None:
+            self._fallback = CelPyEngine(self.extra_functions)
+        return self._fallback
 
     def _compile(self, source: str) -> Any:
         try:
-            return self._env.compile(source)
+            return _Program(self._env.compile(source), source)
         except RuntimeError as exc:
             text = str(exc)
             match = _LOCATION.search(text)
@@ -69,10 +118,16 @@ class CelCppEngine(CelEngine):
             raise CelCompileError(message.replace("'", "`"), _offset(source, line, column)) from None
 
     def activation(self, variables: Mapping[str, Any]) -> Any:
+        if _has_nul(variables):
+            return _FallbackActivation(self._celpy().activation(variables))
         return self._env.Activation(variables)
 
     def evaluate(self, program: Any, activation: Any) -> Any:
-        value = program.eval(activation)
+        if isinstance(activation, _FallbackActivation):
+            if program.fallback is None:
+                program.fallback = self._celpy().compile_unchecked(program.source)
+            return self._celpy().evaluate(program.fallback, activation.inner)
+        value = program.expression.eval(activation)
         if value.type() == self._error_type:
             raise CelEvalError(str(value.value()))
         return value.plain_value()

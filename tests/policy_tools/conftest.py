@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+POLICIES = REPO / "policies"
+BASELINE = POLICIES / "baseline.irgov.yaml"
+
+
+def load_reference() -> ModuleType:
+    """`benchmarks/reference_baseline.py` (the benchmarks folder is not a package)."""
+    name = "irgov_reference_baseline"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "reference_baseline.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -9,7 +9,8 @@ The tree::
     ├── PluginError           a plugin that fails to load or implements an unknown hook
     ├── ConfigError           a configuration value that cannot be used
     ├── PolicyError           rule packs and policy tests
-    │   └── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
+    │   ├── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
+    │   └── PolicyTestLoadError  a policy test file that cannot be loaded (file:line:col problems)
     ├── ApprovalError         approvals service
     │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
     │   └── ApprovalKeyError  a missing or malformed server key
@@ -47,6 +48,7 @@ __all__ = [
     "PackLoadError",
     "PluginError",
     "PolicyError",
+    "PolicyTestLoadError",
     "SeparationOfDutiesError",
     "SourceProblem",
     "StoreError",
@@ -116,6 +118,14 @@ class PackLoadError(PolicyError):
     def __init__(self, problems: list[SourceProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems) or "rule pack refused")
+
+
+class PolicyTestLoadError(PolicyError):
+    """A policy test file (`*.irgov-test.yaml`) could not be loaded; `problems` locate each reason."""
+
+    def __init__(self, problems: list[SourceProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or "policy test refused")
 
 
 class ApprovalError(IrgovError):

@@ -13,6 +13,7 @@ from .hash_cmd import hash_command
 from .plugins_cmd import plugins_command
 from .schema_cmd import schema_command
 from .serve_cmd import serve_command
+from .test_cmd import test_command
 
 __all__ = ["main"]
 
@@ -31,3 +32,4 @@ main.add_command(check_command)
 main.add_command(schema_command)
 main.add_command(serve_command)
 main.add_command(approvals_group)
+main.add_command(test_command)

@@ -42,6 +42,7 @@ from .policy.shipped import baseline_pack_path
 
 __all__ = [
     "DEFAULT_PROVIDERS",
+    "TEST_BUDGET_MS",
     "EngineFactory",
     "EventCapture",
     "assert_decision",
@@ -70,6 +71,10 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
     "course": "course_factory.v1",
     "infra": "infra.terraform",
 }
+
+# Tests run on loaded machines (CI, parallel suites); a decision that exceeds the production
+# budget there would turn into a BUDGET_EXCEEDED REJECT and fail a test about something else.
+TEST_BUDGET_MS = 10_000.0
 
 _OMIT: Any = object()
 _KEYS = itertools.count(1)
@@ -129,7 +134,8 @@ def build_engine(packs: Iterable[str | Path] = (), plugins: Iterable[object] = (
     """A `PolicyEngine` from exactly: the baseline pack (unless `baseline=False`), `packs` (files
     or directories), and the rule packs, CEL functions and checks of `plugins`. Installed
     entry-point plugins are not used. `options` go to `PolicyEngine.from_packs` (`budget_ms`,
-    `hash_algorithm`)."""
+    default `TEST_BUDGET_MS`; `hash_algorithm`)."""
+    options.setdefault("budget_ms", TEST_BUDGET_MS)
     plugins = list(plugins)
     paths: list[str | Path] = [baseline_pack_path()] if baseline else []
     paths.extend(packs)

@@ -15,9 +15,20 @@ import pytest
 
 from irgov_policy.testing import make_ir, make_step
 
-try:
-    importlib.metadata.distribution("irgov-odoo")
-except importlib.metadata.PackageNotFoundError:
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _installed() -> bool:
+    """Installed into the environment, not merely metadata left in the checkout by a build
+    (which this process sees through pytest's `pythonpath` but a fresh `irgov` does not)."""
+    try:
+        dist = importlib.metadata.distribution("irgov-odoo")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return Path(str(dist.locate_file(""))).resolve() != PLUGIN_ROOT
+
+
+if not _installed():
     pytest.skip("irgov-odoo is not installed (pip install -e plugins/irgov-odoo)", allow_module_level=True)
 
 HOOKS = ["irgov_register_cel_functions", "irgov_register_checks", "irgov_register_rule_packs"]

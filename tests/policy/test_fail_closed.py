@@ -134,7 +134,10 @@ class Plugin:
 
 
 @pytest.fixture
-def plugin(tmp_path: Path) -> Iterator[Plugin]:
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin]:
+    # Only this test's plugin: installed provider plugins (such as the Odoo one) stay out.
+    monkeypatch.setenv("IRGOV_PLUGINS", "test-policy-plugin-only")
+    reset_plugin_manager()
     body = ("rules:\n  - id: weekend-release\n    when: isWeekendRelease(step.resource)\n"
             "    tier: 2\n    reason: weekend release\n")
     instance = Plugin(write_pack(tmp_path, "weekend", PACK_HEADER.format(name="weekend") + body))

@@ -10,6 +10,7 @@ from .check_cmd import check_command
 from .diff_cmd import diff_command
 from .events_cmd import events_group
 from .hash_cmd import hash_command
+from .lint_cmd import lint_command
 from .plugins_cmd import plugins_command
 from .schema_cmd import schema_command
 from .serve_cmd import serve_command
@@ -33,3 +34,4 @@ main.add_command(schema_command)
 main.add_command(serve_command)
 main.add_command(approvals_group)
 main.add_command(test_command)
+main.add_command(lint_command)

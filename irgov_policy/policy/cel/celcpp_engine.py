@@ -79,6 +79,19 @@ class _FallbackActivation:
         self.inner = inner
 
 
+_UNDECLARED = re.compile(r"undeclared reference to `([A-Za-z_][A-Za-z0-9_.]*)`")
+
+
+def _reference_start(source: str, message: str, offset: int) -> int:
+    """cel-cpp places an undeclared `a.b` or `f(...)` at its last `.` or at `(`; point at the
+    name's first character instead, where an author looks for it."""
+    match = _UNDECLARED.match(message)
+    if match is None:
+        return offset
+    start = source.rfind(match.group(1).split(".")[0], 0, offset + 1)
+    return start if start != -1 else offset
+
+
 def _offset(source: str, line: int, column: int) -> int:
     lines = source.split("\n")
     return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
@@ -115,7 +128,8 @@ class CelCppEngine(CelEngine):
             line, column, message = int(match.group(1)), int(match.group(2)), match.group(3)
             message = message.split(" | ", 1)[0].replace(" (in container '')", "").strip()
             message = message[0].lower() + message[1:] if message else "invalid expression"
-            raise CelCompileError(message.replace("'", "`"), _offset(source, line, column)) from None
+            message = message.replace("'", "`")
+            raise CelCompileError(message, _reference_start(source, message, _offset(source, line, column))) from None
 
     def activation(self, variables: Mapping[str, Any]) -> Any:
         if _has_nul(variables):

@@ -118,8 +118,11 @@ class CelPyEngine(CelEngine):
         except CELParseError as exc:
             message = str(exc.args[0]).split("\n", 1)[0] if exc.args else "syntax error"
             offset = _offset(source, exc.line or 1, exc.column or 1)
-            raise CelCompileError(f"syntax error near `{source[offset:offset + 12].strip() or 'end'}`"
-                                  if message == source.split("\n")[0] else message, offset) from None
+            # celpy's message is an excerpt of the source with a caret under the problem.
+            near = source[offset:offset + 12].strip()
+            excerpt = message.strip() and message.strip() in source
+            text = (f"syntax error near `{near}`" if near else "syntax error at the end of the expression")
+            raise CelCompileError(text if excerpt else message, offset) from None
         except Exception as exc:  # lark raises its own errors for some inputs
             raise CelCompileError(f"syntax error: {exc}".split("\n", 1)[0], 0) from None
         self._check_names(tree)

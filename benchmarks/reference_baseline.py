@@ -10,6 +10,7 @@ reading of the same rules (`policies/baseline.irgov.yaml`, `docs/baseline.md`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,23 +66,18 @@ class ReferenceDecision:
 def normalize(text: str) -> str:
     """NFKC, format characters (zero-width spaces, joiners, marks) dropped, lower-cased."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return text.lower()
+
+
+# A run of letters and digits: word characters without the underscore.
+_WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> set[str]:
     """Whole tokens: maximal runs of letters and digits of the normalised text."""
-    found: set[str] = set()
-    current: list[str] = []
-    for char in normalize(text):
-        if char.isalnum():
-            current.append(char)
-        elif current:
-            found.add("".join(current))
-            current = []
-    if current:
-        found.add("".join(current))
-    return found
+    return set(_WORD.findall(normalize(text)))
 
 
 def strings_in(value: Any) -> Iterable[str]:

@@ -247,7 +247,9 @@ class PolicyEngine:
         engine = policy.engine
         values: list[Any] = []
         if policy.batch_rules:
-            data: dict[str, Any] = {"step": variables}
+            fields = policy.step_fields
+            data: dict[str, Any] = {"step": variables if fields is None else {f: variables[f] for f in fields
+                                                                              if f in variables}}
             for name in policy.batch_variables:
                 data[name] = ir_meta if name == "ir" else policy.constants
             activation = engine.activation(data)

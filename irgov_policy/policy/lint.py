@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import PackLoadError, PolicyError, SourceProblem
 from .cel.base import CelCompileError, CelEngine, available_engines, create_engine
+from .cel_text import blank_strings
 from .pack import PACK_SUFFIX, RulePack, RuleSpec, load_pack
 from .shipped import baseline_pack_path
 
@@ -63,33 +64,9 @@ class LintReport:
         }
 
 
-def _blank_strings(source: str) -> str:
-    """`source` with the contents of string literals replaced by spaces (offsets kept), so
-    names inside strings are not taken for references."""
-    out = list(source)
-    i = 0
-    while i < len(source):
-        char = source[i]
-        if char in "\"'":
-            quote = source[i:i + 3] if source[i:i + 3] in ('"""', "'''") else char
-            raw = i > 0 and source[i - 1] in "rR"
-            j = i + len(quote)
-            while j < len(source) and not source.startswith(quote, j):
-                if source[j] == "\\" and not raw:
-                    out[j] = " "
-                    j += 1
-                if j < len(source):
-                    out[j] = " "
-                j += 1
-            i = j + len(quote)
-        else:
-            i += 1
-    return "".join(out)
-
-
 def constant_references(source: str) -> list[tuple[str, int]]:
     """`(name, offset)` of every `constants.NAME` and `constants["NAME"]` in a CEL expression."""
-    blank = _blank_strings(source)
+    blank = blank_strings(source)
     found = [(m.group(1), m.start(1)) for m in _CONSTANT_DOT.finditer(blank)]
     for match in _CONSTANT_INDEX.finditer(blank):
         literal = _STRING.match(source, match.end())
@@ -100,7 +77,7 @@ def constant_references(source: str) -> list[tuple[str, int]]:
 
 def _top_level_conjuncts(source: str) -> list[str]:
     """The parts of `a && b && c` at nesting depth 0 (the whole expression when there is none)."""
-    blank = _blank_strings(source)
+    blank = blank_strings(source)
     parts: list[str] = []
     depth, start = 0, 0
     i = 0
@@ -256,7 +233,7 @@ class _Linter:
                 shown = ", ".join(f"`{a}`" for a in literals)
                 self.error(pack, where, f"rule `{spec.id}` can never fire: {shown} is in no vocabulary", offset)
                 return
-        blank = _blank_strings(spec.when)
+        blank = blank_strings(spec.when)
         for match in _ACTION_LITERAL.finditer(blank):
             start = match.start(1) if match.group(1) is not None else match.start(2)
             token = _STRING.match(spec.when, start)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
+from .cel_text import selected_step_fields
 from .functions import normalize_text
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
@@ -55,6 +56,8 @@ class PolicySet:
         # rule can mention (a name absent from every expression's text cannot be referenced).
         texts = [r.spec.when or "" for r in self.batch_rules]
         self.batch_variables = tuple(name for name in ("ir", "constants") if any(name in t for t in texts))
+        # Likewise for the fields of `step`: converting `params` costs most, and often no rule reads it.
+        self.step_fields = selected_step_fields(texts)
         # One program evaluating every step rule into a list, so a step costs one CEL call.
         self.step_batch = step_batch
         self.tiers = tiers

@@ -43,22 +43,43 @@ def _overloads(name: str, impl: Callable[..., Any], arity: int) -> Any:
 
 
 def _has_nul(value: Any) -> bool:
-    """True when a string (or a map key) anywhere in `value` contains a NUL character."""
+    """True when a string (or a map key) anywhere in `value` contains a NUL character.
+
+    Runs for every activation: exact type checks first (JSON gives dicts, lists and strs), the
+    slower abstract checks only for other containers."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return True
+        elif kind is dict:
+            for key, inner in item.items():
+                if type(key) is str and "\x00" in key:
+                    return True
+                inner_kind = type(inner)
+                if inner_kind is str:
+                    if "\x00" in inner:
+                        return True
+                elif inner_kind not in _SCALARS:
+                    stack.append(inner)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, str):
             if "\x00" in item:
                 return True
         elif isinstance(item, Mapping):
             for key, inner in item.items():
                 if isinstance(key, str) and "\x00" in key:
                     return True
-                if not isinstance(inner, int | float | bool | None):
-                    stack.append(inner)
+                stack.append(inner)
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return False
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class _Program:

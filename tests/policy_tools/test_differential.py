@@ -98,7 +98,7 @@ def compare(engine: PolicyEngine, raw: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=irs)
 def test_evaluator_matches_the_reference(engine_name: str, raw: dict[str, Any]) -> None:
     compare(engine_named(engine_name), raw)

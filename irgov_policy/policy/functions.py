@@ -103,20 +103,28 @@ def token_set(value: Any, depth: int = 0) -> frozenset[str]:
         for key, item in value.items():
             if isinstance(key, str):
                 found.update(_string_token_set(key))
-            if isinstance(item, str):
-                found.update(_string_token_set(item))
-            elif isinstance(item, Mapping | list | tuple):
-                found.update(token_set(item, depth + 1))
+            _add_tokens(found, item, depth)
         return frozenset(found)
     if isinstance(value, list | tuple):
         found = set()
         for item in value:
-            if isinstance(item, str):
-                found.update(_string_token_set(item))
-            elif isinstance(item, Mapping | list | tuple):
-                found.update(token_set(item, depth + 1))
+            _add_tokens(found, item, depth)
         return frozenset(found)
     return frozenset()
+
+
+# Exact types JSON produces, tested before the abstract (and much slower) `Mapping` check.
+_NO_TOKENS = frozenset({int, float, bool, type(None)})
+
+
+def _add_tokens(found: set[str], item: Any, depth: int) -> None:
+    kind = type(item)
+    if kind is str:
+        found.update(_string_token_set(item))
+    elif kind in _NO_TOKENS:
+        return
+    elif kind is dict or kind is list or isinstance(item, Mapping | list | tuple | str):
+        found.update(token_set(item, depth + 1))
 
 
 @lru_cache(maxsize=256)

@@ -12,15 +12,19 @@ from .checks import Finding, PythonCheck
 from .decision import Decision, HighRiskStep, RuleHit, Status, StepResult, Violation
 from .evaluator import DEFAULT_BUDGET_MS, VOCABULARY_RULES, PolicyEngine, ir_variables, step_variables
 from .functions import normalize_text, string_tokens, tokens
+from .lint import LintReport, lint_paths
 from .pack import RulePack, RuleSpec, TierSpec, ViolationSpec, load_pack, parse_pack, rulepack_schema
 from .policyset import CompiledRule, PolicySet, TierEntry
+from .policytest import PolicyTestCase, PolicyTestFile, find_policy_tests, load_policy_test, policytest_schema
 from .primitives import ActionTierMatch, Primitive, ProviderMismatch, UnknownAction, UnknownProvider
 from .shipped import baseline_pack_path
+from .testing_runner import CaseResult, PolicyTestRun, RuleCoverage, run_policy_tests
 
 __all__ = [
     "DEFAULT_BUDGET_MS",
     "VOCABULARY_RULES",
     "ActionTierMatch",
+    "CaseResult",
     "CelCompileError",
     "CelEngine",
     "CelEvalError",
@@ -28,13 +32,18 @@ __all__ = [
     "Decision",
     "Finding",
     "HighRiskStep",
+    "LintReport",
     "PolicyEngine",
     "PolicySet",
+    "PolicyTestCase",
+    "PolicyTestFile",
+    "PolicyTestRun",
     "Primitive",
     "ProviderMismatch",
     "PythonCheck",
-    "RulePack",
+    "RuleCoverage",
     "RuleHit",
+    "RulePack",
     "RuleSpec",
     "Status",
     "StepResult",
@@ -47,11 +56,16 @@ __all__ = [
     "available_engines",
     "baseline_pack_path",
     "create_engine",
+    "find_policy_tests",
     "ir_variables",
+    "lint_paths",
     "load_pack",
+    "load_policy_test",
     "normalize_text",
     "parse_pack",
+    "policytest_schema",
     "rulepack_schema",
+    "run_policy_tests",
     "step_variables",
     "string_tokens",
     "tokens",

@@ -4,7 +4,6 @@ points are read exactly as a user's command would read them."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -19,16 +18,18 @@ PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _installed() -> bool:
-    """Installed into the environment, not merely metadata left in the checkout by a build
-    (which this process sees through pytest's `pythonpath` but a fresh `irgov` does not)."""
-    try:
-        dist = importlib.metadata.distribution("irgov-odoo")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return Path(str(dist.locate_file(""))).resolve() != PLUGIN_ROOT
+    """Installed into the environment, as a fresh process sees it: pytest's `pythonpath` puts the
+    checkout on this process's path, so only a separate interpreter tells an install apart from
+    metadata a build left in the checkout."""
+    probe = ("import importlib.metadata as m, sys; "
+             "sys.exit(0 if any(e.name == 'odoo' for e in m.entry_points(group='irgov_policy')) else 1)")
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", probe], cwd="/", env=environment, timeout=60).returncode == 0
 
 
 if not _installed():
+    if os.environ.get("IRGOV_REQUIRE_ODOO_PLUGIN") == "1":
+        pytest.fail("IRGOV_REQUIRE_ODOO_PLUGIN=1 but irgov-odoo is not installed", pytrace=False)
     pytest.skip("irgov-odoo is not installed (pip install -e plugins/irgov-odoo)", allow_module_level=True)
 
 HOOKS = ["irgov_register_cel_functions", "irgov_register_checks", "irgov_register_rule_packs"]

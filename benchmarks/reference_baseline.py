@@ -122,6 +122,7 @@ def check_step(step: Step, codes: list[str]) -> int:
         tier = action_tier(step.action)
     else:
         codes.append("UNKNOWN_ACTION")
+        tier = 3  # fail closed: an unknown action is treated as critical
     if step.provider not in PROVIDERS:
         codes.append("UNKNOWN_PROVIDER")
     elif step.action in ACTIONS:

@@ -204,6 +204,8 @@ class PolicyEngine:
                 else:
                     violations.append(Violation(index, "UNKNOWN_ACTION", f"unknown action `{action}`",
                                                 rule=VOCABULARY_RULES["actions"]))
+                    # Fail closed: an action no pack knows is as risky as the riskiest one.
+                    hits.append(RuleHit("-", VOCABULARY_RULES["actions"], 3, UNKNOWN_ACTION_REASON, "enforce"))
                 if provider not in known_providers:
                     violations.append(Violation(index, "UNKNOWN_PROVIDER", f"unknown provider `{provider}`",
                                                 rule=VOCABULARY_RULES["providers"]))
@@ -408,6 +410,7 @@ class PolicyEngine:
 
 # Rule ids reported for the declarative vocabulary sections (united across packs, so no one
 # pack owns them: their violations carry `pack: null`).
+UNKNOWN_ACTION_REASON = "unknown action: treated as critical (fail closed)"
 VOCABULARY_RULES = {"actions": "vocabularies.actions", "providers": "vocabularies.providers",
                     "families": "providerFamilies"}
 

@@ -140,4 +140,8 @@ def test_a_failing_sink_does_not_change_the_audit() -> None:
             raise RuntimeError("sink down")
 
     ir = _ir()
-    assert audit(ir, _nodes(ir), bus=EventBus([Broken()])).success
+    bus = EventBus([Broken()])
+    try:
+        assert audit(ir, _nodes(ir), bus=bus).success
+    finally:
+        bus.close(timeout=1.0)

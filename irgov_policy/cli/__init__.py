@@ -1,37 +1,52 @@
-"""The `irgov` command line. Exit codes: 0 ok, 1 error; `check` and `test` add their own."""
+"""The `irgov` command line. Exit codes: 0 ok, 1 error; `check` and `test` add their own.
+
+Commands are imported when they are run, not when the program starts: `irgov check` should not
+pay for importing the approval stores, the HTTP server or the event sinks.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from .._version import __version__
-from .approvals_cmd import approvals_group
-from .check_cmd import check_command
-from .diff_cmd import diff_command
-from .events_cmd import events_group
-from .hash_cmd import hash_command
-from .lint_cmd import lint_command
-from .plugins_cmd import plugins_command
-from .schema_cmd import schema_command
-from .serve_cmd import serve_command
-from .test_cmd import test_command
 
 __all__ = ["main"]
 
+# command name -> (module, attribute); the module is imported on first use.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "approvals": ("approvals_cmd", "approvals_group"),
+    "check": ("check_cmd", "check_command"),
+    "diff": ("diff_cmd", "diff_command"),
+    "events": ("events_cmd", "events_group"),
+    "hash": ("hash_cmd", "hash_command"),
+    "lint": ("lint_cmd", "lint_command"),
+    "plugins": ("plugins_cmd", "plugins_command"),
+    "schema": ("schema_cmd", "schema_command"),
+    "serve": ("serve_cmd", "serve_command"),
+    "test": ("test_cmd", "test_command"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when they are looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module_name, attribute = COMMANDS[cmd_name]
+            module = importlib.import_module(f".{module_name}", __name__)
+            command = getattr(module, attribute)
+            if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+                raise TypeError(f"{module_name}.{attribute} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="irgov")
 def main() -> None:
     """Governance for AI pipeline plans: validate, approve, audit."""
-
-
-main.add_command(hash_command)
-main.add_command(diff_command)
-main.add_command(plugins_command)
-main.add_command(events_group)
-main.add_command(check_command)
-main.add_command(schema_command)
-main.add_command(serve_command)
-main.add_command(approvals_group)
-main.add_command(test_command)
-main.add_command(lint_command)

@@ -109,3 +109,26 @@ def test_plugins_lists_builtins(runner: CliRunner) -> None:
     assert result.exit_code == 0
     names = {p["name"] for p in json.loads(result.output)}
     assert "irgov_policy.default_plugins.hash_backends" in names
+
+
+def test_every_command_is_listed_and_resolves(runner: CliRunner) -> None:
+    from irgov_policy.cli import COMMANDS
+
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+        assert runner.invoke(main, [name, "--help"]).exit_code == 0, name
+
+
+def test_check_does_not_import_unrelated_commands() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from irgov_policy.cli import main\n"
+            "try:\n    main(['check', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED:' + ','.join(m for m in ('irgov_policy.cli.approvals_cmd', 'irgov_policy.cli.serve_cmd',"
+            " 'irgov_policy.http') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "LOADED:"

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from timing import median_seconds
+
 from irgov_policy.model import IR, parse_ir
 from irgov_policy.policy import PolicyEngine, available_engines
 
@@ -80,21 +82,6 @@ def make_ir(steps: int, salt: int = 0) -> IR:
             for i in range(steps)
         ],
     })
-
-
-def median_seconds(fn: Callable[[], Any], repeat: int) -> float:
-    """Median seconds per call over `repeat` timed batches (each batch sized to about 20 ms)."""
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    loops = max(1, int(0.02 / once))
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - t0) / loops)
-    return statistics.median(samples)
 
 
 def distinct_irs_seconds(fn: Callable[[IR], Any], irs: list[IR], repeat: int) -> float:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+
+from timing import median_seconds
 
 from irgov_policy.hashing import canonical_bytes, default_registry, ir_hash
 from irgov_policy.model import IR, parse_ir
@@ -42,21 +40,6 @@ def make_ir(steps: int, floats: bool) -> IR:
     })
 
 
-def best_of(fn: Callable[[], Any], repeat: int) -> float:
-    """Median seconds per call over `repeat` timed batches (batch sized to ~20 ms)."""
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    loops = max(1, int(0.02 / once))
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - t0) / loops)
-    return statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -67,14 +50,14 @@ def main() -> None:
     for steps, floats in [(n, f) for n in (1, 10, 100, 1000) for f in (False, True)]:
         ir = make_ir(steps, floats)
         value = ir.to_hashable()
-        baseline = best_of(lambda: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest(),
+        baseline = median_seconds(lambda: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest(),
                            args.repeat)
-        canon = best_of(lambda: canonical_bytes(value), args.repeat)
+        canon = median_seconds(lambda: canonical_bytes(value), args.repeat)
         data = canonical_bytes(value)
         for name in ("sha256", "blake3"):
             backend = registry.get(name)
-            total = best_of(lambda: ir_hash(ir, name), args.repeat)
-            digest = best_of(lambda: backend.hexdigest(data), args.repeat)
+            total = median_seconds(lambda: ir_hash(ir, name), args.repeat)
+            digest = median_seconds(lambda: backend.hexdigest(data), args.repeat)
             print(f"{steps:>6} {floats!s:>6} {name:>8} {total * 1e6:>10.1f}us {100 * canon / total:>7.1f}% "
                   f"{100 * digest / total:>8.1f}% {total / baseline:>11.2f}x")
         print(f"{steps:>6} {floats!s:>6} {'baseline':>8} {baseline * 1e6:>10.1f}us   (json.dumps sort_keys + sha256)")

@@ -378,7 +378,9 @@ class ApprovalService:
         if not math.isfinite(seconds) or seconds < 0:
             raise ApprovalError(f"`older_than` must be a non-negative finite duration, not `{older_than}`")
         self.sweep()
-        cutoff_us = to_us(self._now()) - round(seconds * 1_000_000)
+        # Nothing finished before the epoch: clamping keeps a huge duration from overflowing the
+        # stores' 64-bit integers while meaning exactly the same thing (purge nothing).
+        cutoff_us = max(0, to_us(self._now()) - round(seconds * 1_000_000))
         removed = self.store.purge(cutoff_us)
         if removed:
             logger.info("purged %d finished approvals", removed)

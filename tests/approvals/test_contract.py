@@ -365,3 +365,15 @@ def test_consumed_event_is_in_the_store_outbox(env: tuple[ApprovalService, Memor
         assert fields["event_id"] == published[0].id and fields["type"] == "ir.approval_consumed"
         assert fields["critical"] == "1" and fields["tenant_id"] == "acme"
         assert json.loads(fields["body"])["id"] == published[0].id
+
+
+@pytest.mark.parametrize("older_than", [1e99, 1e300, timedelta.max])
+def test_purge_older_than_any_approval_removes_nothing(env: tuple[ApprovalService, MemorySink], clock: Clock,
+                                                       older_than: Any) -> None:
+    """A retention longer than any store's time range is valid and purges nothing (no overflow)."""
+    service, _ = env
+    _, token = service.create("acme", H1, ttl_seconds=10)
+    assert service.consume(token, tenant_id="acme", ir_hash=H1).success
+    clock.advance(86400)
+    assert service.purge(older_than) == 0
+    assert service.purge(0) == 1

@@ -56,7 +56,11 @@ def open_cli_bus(*, autostart: bool = True) -> EventBus:
     except EventError as exc:
         click.echo(f"irgov: warning: {exc}: events are kept in memory only", err=True)
         outbox = MemoryOutbox()
-    bus = EventBus(sinks, outbox=outbox, retention_seconds=retention, autostart=autostart)
+    try:
+        bus = EventBus(sinks, outbox=outbox, retention_seconds=retention, autostart=autostart)
+    except EventError as exc:  # e.g. two sinks with the same name
+        outbox.close()
+        fail(str(exc))
     try:
         for source in split_urls(os.environ.get("IRGOV_OUTBOX_SOURCES")):
             bus.attach_outbox(source)

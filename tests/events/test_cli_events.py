@@ -100,3 +100,9 @@ def test_configuration_errors_are_one_line(env: dict[str, str]) -> None:
     assert bad_since.exit_code == 1 and "`--since` = `yesterday`" in bad_since.stderr
     purge = runner.invoke(main, ["events", "purge"], env=env)
     assert purge.exit_code == 0 and json.loads(purge.output) == {"purged": 0}
+
+
+def test_a_sink_configured_twice_is_a_one_line_error(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["events", "status"], env={**env, "IRGOV_EVENT_SINKS": "log:,log:"})
+    assert result.exit_code == 1
+    assert result.stderr == "irgov: error: a sink named `log:` is already configured\n"

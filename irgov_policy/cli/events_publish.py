@@ -7,6 +7,7 @@ in the outbox for the next relay (`irgov events deliver`, or any later command).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,8 +34,9 @@ def flush_timeout_from_env() -> float:
         value = float(raw)
     except ValueError:
         fail(f"`IRGOV_EVENTS_FLUSH_TIMEOUT` = `{raw}` is not a number of seconds")
-    if value < 0:
-        fail(f"`IRGOV_EVENTS_FLUSH_TIMEOUT` = `{raw}` is negative")
+    if not math.isfinite(value) or value < 0:
+        # The wait before exit must stay bounded: NaN or infinity would hang or skip it.
+        fail(f"`IRGOV_EVENTS_FLUSH_TIMEOUT` = `{raw}` must be a finite number of seconds, 0 or more")
     return value
 
 

@@ -106,3 +106,11 @@ def test_a_sink_configured_twice_is_a_one_line_error(env: dict[str, str]) -> Non
     result = CliRunner().invoke(main, ["events", "status"], env={**env, "IRGOV_EVENT_SINKS": "log:,log:"})
     assert result.exit_code == 1
     assert result.stderr == "irgov: error: a sink named `log:` is already configured\n"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "soon"])
+def test_an_unbounded_or_bad_flush_timeout_is_a_one_line_error(env: dict[str, str], value: str) -> None:
+    env = {**env, "IRGOV_EVENTS_FLUSH_TIMEOUT": value, "IRGOV_EVENT_SINKS": "log:"}
+    result = CliRunner().invoke(main, ["approvals", "list", "--tenant", "acme", "--store", "memory://"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("irgov: error: `IRGOV_EVENTS_FLUSH_TIMEOUT`") and result.stderr.count("\n") == 1

@@ -27,7 +27,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`2026-01-02T03:04:05Z` (tz-aware) or a duration back from now: `90s`, `15m`, `2h`, `7d`."""
     match = _DURATION.match(text.strip())
     if match:
-        return (now or datetime.now(UTC)) - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+        except OverflowError:
+            fail(f"`--since` = `{text}` reaches back before the first representable date")
     try:
         return parse_timestamp(text.strip())
     except ValueError:

@@ -342,7 +342,10 @@ class Relay:
         if self.retention_seconds is None:
             return 0
         names = self.sink_names
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
+        except OverflowError:
+            return 0  # a retention reaching before the first representable date: nothing is old enough
         return self.outbox.purge(names, cutoff)
 
     def _housekeep(self) -> None:

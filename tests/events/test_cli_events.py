@@ -114,3 +114,12 @@ def test_an_unbounded_or_bad_flush_timeout_is_a_one_line_error(env: dict[str, st
     result = CliRunner().invoke(main, ["approvals", "list", "--tenant", "acme", "--store", "memory://"], env=env)
     assert result.exit_code == 1
     assert result.stderr.startswith("irgov: error: `IRGOV_EVENTS_FLUSH_TIMEOUT`") and result.stderr.count("\n") == 1
+
+
+def test_durations_beyond_the_calendar_are_handled(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    since = runner.invoke(main, ["events", "replay", "--since", "99999999d"], env=env)
+    assert since.exit_code == 1
+    assert since.stderr == "irgov: error: `--since` = `99999999d` reaches back before the first representable date\n"
+    purge = runner.invoke(main, ["events", "purge"], env={**env, "IRGOV_EVENT_RETENTION_DAYS": "1e300"})
+    assert purge.exit_code == 0 and json.loads(purge.output) == {"purged": 0}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -122,15 +124,21 @@ def _registry(registry: HashRegistry | None) -> HashRegistry:
     return registry if registry is not None else default_registry()
 
 
-def _json_dumps_is_canonical(value: Any) -> bool:
-    """True when `json.dumps(sort_keys, compact, ensure_ascii=False)` already yields RFC 8785.
+_PLAIN, _FLOATS, _SLOW = 0, 1, 2
+_FLOAT_MARKER = re.compile(r'"irgov-float-([0-9a-f]{32})-(\d+)"')
+_MAX_SAFE = 2**53 - 1
 
-    The two agree on strings (same short escapes, lower-case `\\u00xx` for other controls, no
-    escaping of non-ASCII), integers, booleans and null. They differ only on floats (RFC 8785
-    uses the ECMAScript number format) and on keys outside the Basic Multilingual Plane (RFC 8785
-    sorts by UTF-16 code units, Python by code points). Both are rare in IRs, so the pure-Python
-    `rfc8785` encoder is kept for them and the C encoder does the common case; a property test
-    checks the two paths agree."""
+
+def _scan(value: Any) -> int:
+    """How `value` can be canonicalised: `_PLAIN`, `_FLOATS` or `_SLOW`.
+
+    `json.dumps(sort_keys, compact, ensure_ascii=False)` already yields RFC 8785 for strings (same
+    short escapes, lower-case `\\u00xx` for other controls, no escaping of non-ASCII), integers,
+    booleans and null. It differs on floats (RFC 8785 uses the ECMAScript number format), handled
+    by `_with_float_markers`, and on keys outside the Basic Multilingual Plane (RFC 8785 sorts by
+    UTF-16 code units, Python by code points), left to the pure-Python `rfc8785` encoder. A
+    property test checks that every path agrees with `rfc8785`."""
+    verdict = _PLAIN
     stack: list[Any] = [value]
     while stack:
         node = stack.pop()
@@ -138,7 +146,7 @@ def _json_dumps_is_canonical(value: Any) -> bool:
         if kind is dict:
             for key in node:
                 if type(key) is not str or (not key.isascii() and any(ord(c) > 0xFFFF for c in key)):
-                    return False
+                    return _SLOW
             stack.extend(node.values())
         elif kind is list or kind is tuple:
             stack.extend(node)
@@ -146,19 +154,57 @@ def _json_dumps_is_canonical(value: Any) -> bool:
             continue
         elif kind is int:
             if not -_MAX_SAFE <= node <= _MAX_SAFE:
-                return False
+                return _SLOW
+        elif kind is float:
+            if node != node or node in (math.inf, -math.inf):
+                return _SLOW  # let rfc8785 refuse it with its own error
+            verdict = _FLOATS
         else:
-            return False
-    return True
+            return _SLOW
+    return verdict
 
 
-_MAX_SAFE = 2**53 - 1
+def _with_float_markers(node: Any, floats: list[float], marker: str) -> Any:
+    """A copy of `node` with each float replaced by the string `marker + index`."""
+    kind = type(node)
+    if kind is float:
+        floats.append(node)
+        return f"{marker}{len(floats) - 1}"
+    if kind is dict:
+        return {k: _with_float_markers(v, floats, marker) for k, v in node.items()}
+    if kind is list or kind is tuple:
+        return [_with_float_markers(v, floats, marker) for v in node]
+    return node
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical JSON of a JSON-compatible value."""
-    if _json_dumps_is_canonical(value):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    verdict = _scan(value)
+    if verdict == _PLAIN:
+        return _dumps(value).encode("utf-8")
+    if verdict == _FLOATS:
+        # Floats are serialised by rfc8785 one by one and spliced in place of unguessable markers;
+        # the count check makes a marker that somehow also occurs in the data fall back safely.
+        nonce = secrets.token_hex(16)
+        floats: list[float] = []
+        text = _dumps(_with_float_markers(value, floats, f"irgov-float-{nonce}-"))
+        rendered = [rfc8785.dumps(f).decode("ascii") for f in floats]
+        replaced = 0
+
+        def splice(match: re.Match[str]) -> str:
+            nonlocal replaced
+            if match.group(1) != nonce:
+                return match.group(0)
+            replaced += 1
+            return rendered[int(match.group(2))]
+
+        spliced = _FLOAT_MARKER.sub(splice, text)
+        if replaced == len(floats):
+            return spliced.encode("utf-8")
     return bytes(rfc8785.dumps(value))
 
 

@@ -192,3 +192,17 @@ def test_fast_path_corner_cases_equal_rfc8785() -> None:
     for value in [{"\U0001f600": 1, "\uffff": 2, "a": [0.5, 1e21, -0.0]}, {"s": "\x00\x1f\x7f\u2028\ud7ff\"\\\\"},
                   {"é": "ü", "e": True, "z": None}, [2**53 - 1, -(2**53) + 1]]:
         assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_float_markers_never_capture_user_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rfc8785
+
+    from irgov_policy import hashing
+
+    nonce = "0" * 32
+    lookalike = f"irgov-float-{nonce}-0"
+    value = {"ratio": 0.1, "note": lookalike, "other": "irgov-float-" + "f" * 32 + "-0", "n": [1e21, 5e-7]}
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+    # Even a user string carrying this call's own marker falls back to the exact encoder.
+    monkeypatch.setattr(hashing.secrets, "token_hex", lambda n: nonce)
+    assert canonical_bytes(value) == rfc8785.dumps(value)

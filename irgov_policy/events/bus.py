@@ -237,7 +237,8 @@ class EventBus:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every sink has every event, at most `timeout` seconds; True when nothing is
-        pending. What is still pending stays in the outbox for later."""
+        pending. What is still pending stays in the outbox for later. An attached outbox that
+        cannot be read keeps the answer False (the relay retries it while waiting)."""
         deadline = time.monotonic() + timeout
         try:
             if self._unappended:
@@ -246,7 +247,7 @@ class EventBus:
             self._relay.import_sources()
             self._relay.notify()
             while True:
-                if self._relay.pending_total() == 0 and not self._unappended:
+                if self._relay.pending_total() == 0 and not self._unappended and self._relay.sources_read:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:

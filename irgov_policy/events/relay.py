@@ -232,6 +232,9 @@ class Relay:
         self.host_loop: asyncio.AbstractEventLoop | None = None
         self.failures = 0
         self.import_errors = 0
+        #: False while the last import left some attached source unread: what it holds is not
+        #: counted as pending anywhere, so nobody may claim that everything was delivered.
+        self.sources_read = True
         self._sinks: list[Any] = []
         self._sources: list[OutboxSource] = []
         self._workers: dict[str, _SinkWorker] = {}
@@ -321,6 +324,7 @@ class Relay:
     def import_sources(self) -> int:
         """Copy new events of every attached source into the outbox; the number imported."""
         total = 0
+        all_read = True
         for source in list(self._sources):
             try:
                 while True:
@@ -333,7 +337,9 @@ class Relay:
                         break
             except Exception as exc:  # a source that is down is retried at the next poll
                 self.import_errors += 1
+                all_read = False
                 logger.warning("cannot read outbox source %s: %s", source.key, exc)
+        self.sources_read = all_read
         if total:
             self.notify()
         return total

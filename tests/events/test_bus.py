@@ -191,6 +191,24 @@ def test_an_approval_database_outbox_is_drained_too(outbox_url: str, tmp_path: P
     conn.close()
 
 
+def test_flush_is_false_while_an_attached_outbox_cannot_be_read(outbox_url: str, tmp_path: Path,
+                                                                buses: list[EventBus]) -> None:
+    """Events in an unreadable source are pending nowhere: flush must not report them delivered."""
+    approvals = tmp_path / "not-yet" / "approvals.db"
+    sink = MemorySink()
+    bus = _bus(buses, [sink], outbox=outbox_url)
+    bus.attach_outbox(f"sqlite:///{approvals}")
+    assert not bus.flush(0.3)
+    approvals.parent.mkdir()
+    conn = sqlite3.connect(approvals, isolation_level=None)
+    ensure_outbox_schema(conn)
+    consumed = seed_event(EventType.APPROVAL_CONSUMED)
+    with conn:
+        append_event_in_transaction(conn, consumed)
+    conn.close()
+    assert bus.flush(5) and sink.ids() == [consumed.id]
+
+
 def test_attaching_the_outbox_file_itself_is_a_no_op(outbox_url: str, buses: list[EventBus]) -> None:
     bus = _bus(buses, [MemorySink()], outbox=outbox_url)
     bus.attach_outbox(outbox_url)

@@ -15,8 +15,8 @@ def open_store(url: str) -> ApprovalStore:
 
     - `memory://[?max_records=N]`: in-process, lost at exit.
     - `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`: a file; its directory is created.
-    - `redis://[user:password@]host:port/db[?prefix=irgov:&outbox=irgov:outbox&retention=SECONDS&index_max=N]`
-      (and `rediss://` for TLS).
+    - `redis://[user:password@]host:port/db[?prefix=irgov:&outbox=STREAM&retention=SECONDS&index_max=N]`
+      (and `rediss://` for TLS); the outbox stream defaults to `<prefix>outbox`.
     """
     if not isinstance(url, str) or "://" not in url:
         raise StoreError(f"store url `{url}` must look like `memory://`, `sqlite:///path.db` or `redis://host:port/db`")

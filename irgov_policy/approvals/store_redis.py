@@ -178,7 +178,10 @@ class RedisApprovalStore:
             raise StoreError("unknown redis store option " + ", ".join(f"`{u}`" for u in unknown)
                              + ": known are `index_max`, `outbox`, `prefix`, `retention`")
         self.prefix = prefix if prefix is not None else options.get("prefix", DEFAULT_PREFIX)
-        self.outbox_stream = outbox_stream or options.get("outbox") or DEFAULT_OUTBOX_STREAM
+        # Under the store's own prefix by default: deployments (or test runs) that share a server
+        # under different prefixes must not share, and relay, each other's outbox.
+        self.outbox_stream = outbox_stream or options.get("outbox") or (
+            f"{self.prefix}outbox" if self.prefix else DEFAULT_OUTBOX_STREAM)
         self.retention_seconds = retention_seconds or (
             _parse_positive_int("retention", options["retention"]) if "retention" in options else DEFAULT_RETENTION)
         self.index_max = index_max or (

@@ -154,3 +154,16 @@ def test_store_error_is_clean_when_redis_is_unreachable() -> None:
 
 def test_list_status_values() -> None:
     assert [s.value for s in ApprovalStatus] == ["pending", "consumed", "expired", "revoked"]
+
+
+@pytest.mark.redis
+def test_redis_outbox_stream_lives_under_the_store_prefix(redis_client: Any, redis_url: str,
+                                                          redis_prefix: str) -> None:
+    """Stores under different prefixes on one server keep (and relay) separate outboxes."""
+    store = open_store(f"{redis_url}?prefix={redis_prefix}")
+    assert isinstance(store, RedisApprovalStore) and store.outbox_stream == f"{redis_prefix}outbox"
+    service = ApprovalService(store, KeyRing.generate())
+    _, token = service.create("acme", H1)
+    assert service.consume(token, tenant_id="acme", ir_hash=H1).success
+    assert redis_client.xlen(f"{redis_prefix}outbox") == 1
+    store.close()

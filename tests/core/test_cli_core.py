@@ -132,3 +132,11 @@ def test_check_does_not_import_unrelated_commands() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "LOADED:"
+
+
+def test_cli_state_stays_in_the_test_directory(runner: CliRunner, tmp_path: Path, _isolated_cwd: Path) -> None:
+    # `irgov diff` records its event in `./.irgov/outbox.db`: under a test, that is a temporary directory.
+    doc = ir_doc(step())
+    result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", doc), _write(tmp_path, "dag.json", _good_dag(doc))])
+    assert result.exit_code == 0, result.output
+    assert Path.cwd() == _isolated_cwd and (_isolated_cwd / ".irgov" / "outbox.db").exists()

@@ -63,13 +63,15 @@ def _service(store_url: str, key_file: str | None, *, needs_key: bool) -> Iterat
         fail(str(exc))
     try:
         with cli_event_bus() as bus:
+            yield ApprovalService(store, key, bus=bus)
             if store.outbox_url:
+                # The consumed event is recorded in the store's own outbox; the relay delivers it
+                # before exit. Attached only once the command has worked: a store that cannot be
+                # reached then fails with its one-line error alone, not with relay warnings too.
                 try:
-                    # The consumed event is recorded in the store's own outbox; let the relay deliver it.
                     bus.attach_outbox(store.outbox_url)
                 except IrgovError as exc:
                     click.echo(f"irgov: warning: {exc}", err=True)
-            yield ApprovalService(store, key, bus=bus)
     finally:
         store.close()
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,29 @@ def test_key_file_and_memory_store(run, tmp_path: Path, monkeypatch: pytest.Monk
                          "--store", "memory://")
     assert code == 0, err
     assert "the token is shown once" in err and "token" in out
+
+
+def test_an_unreachable_redis_store_is_one_line_on_stderr(tmp_path: Path) -> None:
+    """A real process (logging unconfigured, as for a user): the store's error is the only line."""
+    env = dict(os.environ, IRGOV_OUTBOX=f"sqlite:///{tmp_path / 'outbox.db'}", IRGOV_EVENT_SINKS="",
+               **{KEY_ENV_VAR: KeyRing.generate().to_text()})
+    done = subprocess.run(
+        [sys.executable, "-c", "from irgov_policy.cli import main; main()", "approvals", "create",
+         "--tenant", "acme", "--ir-hash", H1, "--store", "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("irgov: error: redis store: cannot create an approval")
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_events_of_the_store_outbox_are_relayed_before_exit(run, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IRGOV_EVENT_SINKS", f"jsonl://{tmp_path}/events.jsonl")
+    code, out, _ = run("create", "--tenant", "acme", "--ir-hash", H1, "--format", "json")
+    assert code == 0
+    created = json.loads(out)
+    code, _, _ = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", created["token"])
+    assert code == 0
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in lines] == ["ir.approval_created", "ir.approval_consumed"]
+    assert created["token"] not in (tmp_path / "events.jsonl").read_text()

@@ -53,13 +53,17 @@ def from_cloudevent(ce: Mapping[str, Any]) -> Event:
         data = {}
     if not isinstance(data, Mapping):
         raise EventError("cloudevent `data` is not a json object")
+    try:
+        timestamp = parse_timestamp(str(ce["time"]))
+    except ValueError:
+        raise EventError(f"cloudevent `time` `{ce['time']}` is not a tz-aware RFC 3339 timestamp") from None
     source = str(ce["source"])
     return Event(
         id=str(ce["id"]),
         type=str(ce["type"]),
         source=source,
         target=ce.get("subject"),
-        timestamp=parse_timestamp(str(ce["time"])),
+        timestamp=timestamp,
         payload=dict(data),
         meta={
             "schema_version": str(ce.get("schemaversion", SCHEMA_VERSION)),

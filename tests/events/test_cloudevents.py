@@ -58,3 +58,6 @@ def test_malformed_cloudevents_are_refused_with_a_message() -> None:
     with pytest.raises(EventError, match="not a json object"):
         from_cloudevent({"specversion": "1.0", "id": "x", "source": "s", "type": "t",
                          "time": "2026-01-01T00:00:00Z", "data": [1]})
+    for bad_time in ("yesterday", "2026-01-01T00:00:00"):  # not a timestamp; no timezone
+        with pytest.raises(EventError, match=f"`time` `{bad_time}` is not a tz-aware"):
+            from_cloudevent({"specversion": "1.0", "id": "x", "source": "s", "type": "t", "time": bad_time})

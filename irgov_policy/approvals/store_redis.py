@@ -3,7 +3,8 @@
 Each change is one Lua script, so it is atomic on the server whatever the number of clients.
 The consume script also appends `ir.approval_consumed` to the outbox stream: the consumption and
 its event are one unit. Keys live for `ttl + retention` from their creation, not until `expires_at`, so a replay
-after expiry is still recognised as consumed. Per-tenant indexes are sorted sets of
+after expiry is still recognised as consumed; the outbox stream likewise keeps its entries for the
+retention (a relay must import them within it). Per-tenant indexes are sorted sets of
 `created_us:approval_id` members trimmed on every create (older than the longest possible life of
 a key, or beyond `index_max` entries), so they never grow without bound.
 
@@ -74,7 +75,8 @@ end
 """
 
 # KEYS: approval, due, finished, outbox stream.
-# ARGV: tenant, ir_hash, now_us, has_by, by, max_mismatches, event_id, event_tenant, type, critical, body, id
+# ARGV: tenant, ir_hash, now_us, has_by, by, max_mismatches, event_id, event_tenant, type, critical, body, id,
+#       outbox retention in ms
 _CONSUME = _COMMON + """
 local key, now, id = KEYS[1], ARGV[3], ARGV[12]
 if redis.call('EXISTS', key) == 0 then return {'token_not_found', '0', '0'} end
@@ -105,8 +107,13 @@ if f[3] ~= ARGV[2] then return mismatch('ir_hash_mismatch') end
 redis.call('HSET', key, 'status', 'consumed', 'consumed_us', now, 'finished_us', now)
 if ARGV[4] == '1' then redis.call('HSET', key, 'consumed_by', ARGV[5]) end
 finish(key, id, now)
-redis.call('XADD', KEYS[4], '*', 'event_id', ARGV[7], 'tenant_id', ARGV[8], 'type', ARGV[9],
-           'critical', ARGV[10], 'body', ARGV[11])
+-- Entries older than the retention go (the stream would grow forever otherwise). Stream ids are
+-- the server's milliseconds, so the cut is judged with the server's clock, not the caller's.
+local t = redis.call('TIME')
+local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[13])
+if minid < 0 then minid = 0 end
+redis.call('XADD', KEYS[4], 'MINID', string.format('%d', minid), '*', 'event_id', ARGV[7],
+           'tenant_id', ARGV[8], 'type', ARGV[9], 'critical', ARGV[10], 'body', ARGV[11])
 return all(key, {'ok', '0', '0'})
 """
 
@@ -296,7 +303,7 @@ class RedisApprovalStore:
                   self.outbox_stream],
             args=[tenant_id, ir_hash, now_us, "1" if consumed_by is not None else "0", consumed_by or "",
                   max_mismatches, event.id, event.tenant_id or "", event.type, "1" if event.critical else "0",
-                  event.to_json(), approval_id],
+                  event.to_json(), approval_id, self.retention_seconds * 1000],
         )
         word, expired_now, revoked_now = reply[0], reply[1] == "1", reply[2] == "1"
         record = self._decode(reply[3:]) if len(reply) > 3 else None

@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..events.envelope import Event
+from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
-from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason, decode_ttl, encode_ttl
+from .records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    ConsumeOutcome,
+    ConsumeReason,
+    decode_ttl,
+    encode_ttl,
+    from_us,
+)
 from .store import decide_consume, decode_cursor, encode_cursor, outcome
 
 __all__ = ["SCHEMA_VERSION", "SQLiteApprovalStore"]
@@ -317,11 +325,22 @@ class SQLiteApprovalStore:
         return [_row_to_record(r) for r in rows]
 
     def purge(self, cutoff_us: int) -> int:
+        """Delete approvals finished before `cutoff_us`, and outbox events recorded before it: a
+        relay must import them within the retention, or the table would grow forever. When this
+        file is also a relay's own outbox (it holds delivery marks), the relay purges it instead,
+        and only what every sink has received."""
         try:
             with self._write() as conn:
-                return int(conn.execute(
+                removed = int(conn.execute(
                     "DELETE FROM irgov_approvals WHERE status <> 'pending' AND finished_us < ?", (cutoff_us,)
                 ).rowcount)
+                relay_owned = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'irgov_outbox_delivery'"
+                ).fetchone()
+                if relay_owned is None:
+                    conn.execute("DELETE FROM irgov_outbox WHERE created_at < ?",
+                                 (format_timestamp(from_us(cutoff_us)),))
+                return removed
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite database `{self.path}`: cannot purge approvals: {exc}") from None
 

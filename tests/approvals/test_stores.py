@@ -167,3 +167,45 @@ def test_redis_outbox_stream_lives_under_the_store_prefix(redis_client: Any, red
     assert service.consume(token, tenant_id="acme", ir_hash=H1).success
     assert redis_client.xlen(f"{redis_prefix}outbox") == 1
     store.close()
+
+
+@pytest.mark.redis
+def test_redis_outbox_stream_drops_entries_past_the_retention(redis_client: Any, redis_url: str,
+                                                              redis_prefix: str) -> None:
+    """The outbox stream is bounded like the keys: entries older than the retention are trimmed."""
+    stream = f"{redis_prefix}outbox"
+    redis_client.xadd(stream, {"body": "{}"}, id="1-0")  # recorded long before the retention
+    recent = redis_client.xadd(stream, {"body": "{}"})
+    service = ApprovalService(open_store(redis_store_url(redis_url, redis_prefix) + "&retention=3600"),
+                              KeyRing.generate())
+    _, token = service.create("acme", H1)
+    assert service.consume(token, tenant_id="acme", ir_hash=H1).success
+    entries = redis_client.xrange(stream)
+    assert [e[0] for e in entries][:1] == [recent] and len(entries) == 2
+    assert entries[1][1][b"type"] == b"ir.approval_consumed"
+    service.store.close()
+
+
+def test_sqlite_purge_bounds_the_store_outbox_unless_a_relay_owns_the_file(tmp_path: Path) -> None:
+    from irgov_policy.events.outbox_sqlite import SqliteOutbox
+
+    def outbox_rows(path: Path) -> int:
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
+
+    for relay_owned in (False, True):
+        path = tmp_path / f"a{int(relay_owned)}.db"
+        clock = Clock()
+        service = ApprovalService(SQLiteApprovalStore(path), KeyRing.generate(), clock=clock,
+                                  retention_seconds=86400)
+        if relay_owned:
+            SqliteOutbox(path).close()  # the relay's delivery marks live in this very file
+        _, token = service.create("acme", H1)
+        assert service.consume(token, tenant_id="acme", ir_hash=H1).success
+        clock.advance(3600)
+        assert service.purge() == 0 and outbox_rows(path) == 1  # within the retention: kept
+        clock.advance(2 * 86400)
+        assert service.purge() == 1
+        # undelivered events of a relay's own outbox are never purged by the store
+        assert outbox_rows(path) == (1 if relay_owned else 0)
+        service.store.close()

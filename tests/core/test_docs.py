@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import shlex
 from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from irgov_policy.cli import main
+from irgov_policy.plugins import reset_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -16,3 +24,60 @@ def test_cli_reference_is_current() -> None:
     expected = generator.render()
     assert (DOCS / "cli.md").read_text("utf-8") == expected, (
         "docs/cli.md is out of date: run `python docs/_gen_cli.py`")
+
+
+_BLOCK = re.compile(r"```(json|console)\n(.*?)```", re.DOTALL)
+_FILE_NAME = re.compile(r"`([\w.-]+\.json)`")
+# What legitimately differs between machines and runs: the CEL engine installed, the duration,
+# and the digests of packs edited since the page was written.
+_VARIES = [(re.compile(r"engine [\w-]+; \d+ us"), "engine E; N us"),
+           (re.compile(r"(@[\w.]+) sha256:[0-9a-f]{64}"), r"\1 sha256:PACK")]
+
+
+def _normalise(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        for pattern, replacement in _VARIES:
+            line = pattern.sub(replacement, line)
+        out.append(line.rstrip())
+    return out
+
+
+def test_getting_started_commands_print_what_the_page_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `irgov` command of the page, run on the page's own files, gives the output and exit
+    code the page shows (the plugin section, which needs an installed plugin, shows none)."""
+    monkeypatch.setenv("IRGOV_PLUGINS_BLOCK", "odoo")  # the page shows the baseline alone
+    monkeypatch.setenv("COLUMNS", "200")
+    reset_plugin_manager()
+    page = (DOCS / "getting-started.md").read_text("utf-8")
+    runner = CliRunner()
+    checked = 0
+    try:
+        for match in _BLOCK.finditer(page):
+            kind, body = match.groups()
+            if kind == "json":
+                names = _FILE_NAME.findall(page[: match.start()].rstrip().rsplit("\n\n", 1)[-1])
+                if names:
+                    Path(names[-1]).write_text(body, "utf-8")
+                continue
+            commands: list[tuple[str, list[str]]] = []
+            for line in body.splitlines():
+                if line.startswith("$ "):
+                    commands.append((line[2:].split(" #")[0].strip(), []))
+                elif commands:
+                    commands[-1][1].append(line)
+            last_exit: int | None = None
+            for command, shown in commands:
+                argv = shlex.split(command)
+                if argv[0] == "cat":
+                    Path(argv[1]).write_text("\n".join(shown) + "\n", "utf-8")
+                elif argv == ["echo", "$?"]:
+                    assert [str(last_exit)] == shown, f"`{command}` after the previous command"
+                elif argv[0] == "irgov" and shown:
+                    result = runner.invoke(main, argv[1:])
+                    last_exit = result.exit_code
+                    assert _normalise(result.output.rstrip("\n").splitlines()) == _normalise(shown), command
+                    checked += 1
+    finally:
+        reset_plugin_manager()
+    assert checked >= 4, "the page's console examples were not found"

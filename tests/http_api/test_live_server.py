@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -89,3 +90,32 @@ def test_schemathesis_finds_no_server_error(server: str, tmp_path: Path) -> None
          "--generation-database", "none", "--no-color"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# Job control for the script's `irgov serve &` / `kill %1`, and no server left behind on failure.
+_STOP_JOBS = "set -m\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+
+
+def test_the_documented_curl_flow(tmp_path: Path) -> None:
+    """docs/http-api.md's shell session, run as written (a free port instead of 8000, and a wait
+    for /health instead of `sleep 2`), prints what its comments say."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "http-api.md").read_text("utf-8")
+    script = page.split("## The whole flow with curl", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in script.splitlines() if not line.startswith(("python -m venv", "pip install"))]
+    port = str(free_port())
+    wait = f"for _ in $(seq 300); do curl -s localhost:{port}/health >/dev/null && break; sleep 0.1; done"
+    body = "\n".join(wait if line.strip() == "sleep 2" else line for line in lines).replace("8000", port)
+    expected = [m.group(1).strip() for m in re.finditer(r"\|\s*field [^#\n]*#\s*(.+)$", body, re.MULTILINE)]
+    assert len(expected) >= 4, "the documented flow lost its expected outputs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRGOV_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", _STOP_JOBS + body], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "irgov.log").read_text("utf-8") if (tmp_path / "irgov.log").exists() else ""
+    assert result.returncode == 0, result.stdout + result.stderr + log
+    printed = result.stdout.strip().splitlines()
+    assert len(printed) == len(expected), (printed, expected)
+    for shown, comment in zip(printed, expected, strict=True):
+        assert comment in shown, (shown, comment)

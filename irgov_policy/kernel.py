@@ -482,6 +482,11 @@ class Governance:
                     approval.approval_id)
         return Grant(ApprovalRequestView(linked or claimed, approval), token)
 
+    def approve(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
+                reason: str | None = None) -> Grant:
+        """The approver's verb for `grant`: same checks, same single token."""
+        return self.grant(request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
     def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None) -> ConsumeResult:
         """Consume an approval token for exactly this tenant and IR hash (once, ever)."""
         return self.approvals.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
@@ -649,6 +654,10 @@ class Governance:
     async def agrant(self, request_id: str, approver: str, tenant_id: str, *,
                      ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
         return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
+    async def aapprove(self, request_id: str, approver: str, tenant_id: str, *,
+                       ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
+        return await self._run(self.approve, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
                        consumed_by: str | None = None) -> ConsumeResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..model import ir_schema
 
@@ -44,7 +44,8 @@ class RequestApprovalBody(_Strict):
 
 
 class GrantBody(_Strict):
-    ttl_seconds: int | None = Field(default=None, gt=0, description="default from the server configuration")
+    # Strict: JSON `true` or `"60"` is not a number of seconds (lax mode would read `true` as 1).
+    ttl_seconds: StrictInt | None = Field(default=None, gt=0, description="default from the server configuration")
     reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
 
 

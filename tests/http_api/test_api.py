@@ -199,3 +199,12 @@ def test_api_key_entries() -> None:
         with pytest.raises(ConfigError, match=message):
             ApiKeyAuth([bad])
     assert KEYS  # the shared keys are long enough for the real fixture
+
+
+@pytest.mark.parametrize("ttl", [True, "60", 1.0, 0, -5])
+def test_grant_ttl_must_be_a_positive_json_integer(client: TestClient, ttl: Any) -> None:
+    request_id, _ = escalate(client)
+    problem = assert_problem(client.post(f"/approvals/{request_id}/grant", json={"ttl_seconds": ttl},
+                                         headers=bearer("bob")), 422)
+    assert problem["errors"][0]["pointer"] == "/ttl_seconds"
+    assert client.get(f"/approvals/{request_id}", headers=bearer("bob")).json()["status"] == "requested"

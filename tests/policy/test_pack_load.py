@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from irgov_policy.errors import PackLoadError
-from irgov_policy.policy import PolicyEngine, load_pack, parse_pack, rulepack_schema
+from irgov_policy.policy import (
+    CelCompileError,
+    PolicyEngine,
+    create_engine,
+    load_pack,
+    parse_pack,
+    rulepack_schema,
+)
 
 from .conftest import BASELINE, ENGINES, PACK_HEADER, REPO, make_ir, write_pack
 
@@ -109,6 +116,39 @@ def test_expression_limits_are_checked_at_load(tmp_path: Path, engine: str) -> N
     body = f"rules:\n  - id: long\n    when: '{long}'\n    tier: 1\n    reason: x\n"
     [message] = load_errors(tmp_path, body, engine)
     assert "exceeds the limit of 4096" in message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("deep", [
+    "!" * 2000 + "true",                      # unary chains: no bracket, yet one tree level each
+    "-" * 3000 + "1 == 1",
+    "step" + ".a" * 1500 + " == 1",           # member chains
+    "step" + '["a"]' * 40 + " == 1",          # index chains
+    " + ".join(["1"] * 30) + " == 0",         # operator chains
+])
+def test_nesting_without_brackets_is_refused_alike_on_both_engines(tmp_path: Path, engine: str, deep: str) -> None:
+    # Unrefused, the first three overflowed celpy's recursion (a traceback) while cel-cpp accepted
+    # some and refused others: a pack must load, or not, the same way on every engine.
+    body = f"rules:\n  - id: deep\n    when: '{deep}'\n    tier: 1\n    reason: x\n"
+    [message] = load_errors(tmp_path, body, engine)
+    assert message.startswith("p.irgov.yaml:8:") and message.endswith("expression nested deeper than 24 levels")
+
+
+def test_expressions_within_the_limits_compile_on_both_engines() -> None:
+    sources = ["step" + ".a" * 20 + " == 1", " + ".join(["1"] * 20) + " == 20", "!" * 20 + "true",
+               "(" * 12 + " + ".join(["1"] * 10) + ")" * 12 + " == 10",
+               " && ".join(["step.a.b.c == 1"] * 100),
+               "true // a comment: ((((((((((((((((((((((((( is not nesting"]
+    for name in ENGINES:
+        cel = create_engine(name)
+        for source in sources:
+            cel.compile(source)
+
+
+def test_celpy_never_lets_a_recursion_error_escape() -> None:
+    # `compile_unchecked` skips the limits (for expressions the engine builds itself).
+    with pytest.raises(CelCompileError, match="nested too deeply"):
+        create_engine("celpy").compile_unchecked("-" * 3000 + "1 == 1")
 
 
 def test_duplicate_rule_ids_across_packs_are_a_load_error(tmp_path: Path) -> None:

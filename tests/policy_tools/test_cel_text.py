@@ -35,6 +35,14 @@ def test_blank_strings_keeps_offsets() -> None:
     assert blank.startswith('a == "') and "&& b == r'" in blank
 
 
+def test_comments_are_blanked_like_strings() -> None:
+    source = 'step.a == 1 // not step.b, nor constants.x\n&& "//" == "//"'
+    blank = blank_strings(source)
+    assert len(blank) == len(source) and "step.b" not in blank and "constants" not in blank
+    assert blank.endswith('\n&& "  " == "  "')
+    assert selected_step_fields([source]) == {"a"}
+
+
 @pytest.mark.parametrize("engine", ["celpy", "cel-cpp"])
 def test_rules_that_observe_the_whole_step_still_see_every_field(tmp_path: Path, engine: str) -> None:
     pack = tmp_path / "whole.irgov.yaml"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import PolicyError
+from ..cel_text import nesting_depth
 
 __all__ = [
     "DECLARED_VARIABLES",
@@ -50,30 +51,14 @@ class CelEvalError(PolicyError):
 
 
 def check_limits(source: str) -> None:
-    """Refuse expressions too long or too deeply nested before any parser sees them."""
+    """Refuse expressions too long or too deeply nested before any parser sees them (parsers
+    recurse on nesting: past their own limits they fail inconsistently, or overflow the stack)."""
     if len(source) > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
             f"expression of {len(source)} characters exceeds the limit of {MAX_EXPRESSION_LENGTH}", 0)
-    depth = 0
-    quote: str | None = None
-    escaped = False
-    for i, char in enumerate(source):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-            continue
-        if char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-            if depth > MAX_EXPRESSION_NESTING:
-                raise CelCompileError(f"expression nested deeper than {MAX_EXPRESSION_NESTING} levels", i)
-        elif char in ")]}":
-            depth -= 1
+    offset = nesting_depth(source, MAX_EXPRESSION_NESTING)
+    if offset is not None:
+        raise CelCompileError(f"expression nested deeper than {MAX_EXPRESSION_NESTING} levels", offset)
 
 
 def function_arity(name: str, function: Callable[..., Any]) -> int:

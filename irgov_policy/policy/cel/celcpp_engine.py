@@ -32,6 +32,9 @@ _ARG_TYPES: dict[str, Any] = {
     "null": _T.NULL, "bytes": _T.BYTES, "list": _T.List(_T.DYN), "map": _T.Map(_T.DYN, _T.DYN),
 }
 _LOCATION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+# The binding wraps messages in their status: `INVALID_ARGUMENT: ... [INVALID_ARGUMENT]`.
+_STATUS = re.compile(r"^[A-Z_]+: |\s*\[[A-Z_]+\]\s*$", re.MULTILINE)
+_UNLOCATED = re.compile(r"^ERROR: <input>:-?\d+:-?\d+: ")
 
 
 def _overloads(name: str, impl: Callable[..., Any], arity: int) -> Any:
@@ -142,12 +145,13 @@ class CelCppEngine(CelEngine):
         try:
             return _Program(self._env.compile(source), source)
         except RuntimeError as exc:
-            text = str(exc)
+            text = _STATUS.sub("", str(exc))
             match = _LOCATION.search(text)
             if match is None:
-                raise CelCompileError(text.split("\n", 1)[0].lower(), 0) from None
+                message = _UNLOCATED.sub("", text.split("\n", 1)[0]).strip().rstrip(".")
+                raise CelCompileError((message[:1].lower() + message[1:]).replace("'", "`"), 0) from None
             line, column, message = int(match.group(1)), int(match.group(2)), match.group(3)
-            message = message.split(" | ", 1)[0].replace(" (in container '')", "").strip()
+            message = message.split(" | ", 1)[0].replace(" (in container '')", "").strip().rstrip(".")
             message = message[0].lower() + message[1:] if message else "invalid expression"
             message = message.replace("'", "`")
             raise CelCompileError(message, _reference_start(source, message, _offset(source, line, column))) from None

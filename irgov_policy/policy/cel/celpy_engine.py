@@ -123,11 +123,18 @@ class CelPyEngine(CelEngine):
             excerpt = message.strip() and message.strip() in source
             text = (f"syntax error near `{near}`" if near else "syntax error at the end of the expression")
             raise CelCompileError(text if excerpt else message, offset) from None
+        except RecursionError:
+            raise CelCompileError("expression nested too deeply to parse", 0) from None
         except Exception as exc:  # lark raises its own errors for some inputs
             raise CelCompileError(f"syntax error: {exc}".split("\n", 1)[0], 0) from None
-        self._check_names(tree)
         try:
+            self._check_names(tree)
             return _Program(self._env.program(tree, functions=self._functions))
+        except CelCompileError:
+            raise
+        except RecursionError:
+            # Only reachable through `compile_unchecked`: `compile` refuses such nesting first.
+            raise CelCompileError("expression nested too deeply to compile", 0) from None
         except Exception as exc:
             raise CelCompileError(f"cannot compile: {exc}".split("\n", 1)[0], 0) from None
 

@@ -47,7 +47,9 @@ def test_an_outage_is_visible_in_status_and_drains_back_to_zero(tmp_path: Path, 
     env["IRGOV_EVENT_SINKS"] = f"{server.url},jsonl://{tmp_path}/events.jsonl"
     runner = CliRunner()
     ir_file, dag_file = _files(tmp_path, tamper=True)
-    diff = runner.invoke(main, ["diff", ir_file, dag_file], env=env)
+    # The webhook is down, so the command waits its whole flush timeout: long enough for the relay to
+    # try the webhook and to serve the healthy sink on a loaded machine.
+    diff = runner.invoke(main, ["diff", ir_file, dag_file], env={**env, "IRGOV_EVENTS_FLUSH_TIMEOUT": "1"})
     assert diff.exit_code == 1  # the audit fails on its own merits, not because of the sink
     assert "still pending" in diff.stderr and "stay in the outbox" in diff.stderr
     (line,) = (tmp_path / "events.jsonl").read_text().splitlines()  # the healthy sink got it before exit

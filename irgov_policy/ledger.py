@@ -169,16 +169,16 @@ class SQLiteLedger:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(_SQLITE_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the ledger `{path}`: {exc}") from None
         # One connection guarded by a lock: ledger calls are short and SQLite serialises writers anyway.
         self._lock = threading.Lock()

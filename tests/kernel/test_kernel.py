@@ -256,3 +256,30 @@ def test_approve_is_grant_sync_and_async(gov: Governance) -> None:
     again = asyncio.run(gov.aapprove(second.request.request_id, "bob", "t1"))
     assert str(again.token) != str(grant.token)
     assert gov.consume(str(again.token), tenant_id="t1", ir_hash=decision.ir_hash).success
+
+
+def test_state_that_cannot_be_created_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ApprovalKeyError, match=r"cannot create the approval key file `.*a-file/state/approval\.key`"):
+        Governance.from_config(environ={}, approval_store=f"sqlite:///{blocker}/state/approvals.db",
+                               outbox=f"sqlite:///{tmp_path}/outbox.db")
+    from irgov_policy.errors import StoreError
+    from irgov_policy.ledger import SQLiteLedger
+
+    with pytest.raises(StoreError, match="cannot open the ledger"):
+        SQLiteLedger(str(blocker / "ledger.db"))
+
+
+def test_serve_refuses_unusable_state_without_a_traceback(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from irgov_policy.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(main, ["serve", "--port", "0"], env={
+        "IRGOV_APPROVAL_STORE": f"sqlite:///{blocker}/approvals.db", "IRGOV_OUTBOX": f"sqlite:///{tmp_path}/o.db"})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert "irgov: error: cannot start: cannot create the approval key file" in result.output

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import PackLoadError, PolicyError, SourceProblem
 from .cel.base import CelCompileError, CelEngine, available_engines, create_engine
-from .cel_text import blank_strings
+from .cel_text import blank_strings, constant_references
 from .pack import PACK_SUFFIX, RulePack, RuleSpec, load_pack
 from .shipped import baseline_pack_path
 
@@ -31,8 +31,6 @@ __all__ = ["ERROR", "WARNING", "LintReport", "constant_references", "lint_paths"
 ERROR = "error"
 WARNING = "warning"
 
-_CONSTANT_DOT = re.compile(r"\bconstants\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
-_CONSTANT_INDEX = re.compile(r"\bconstants\s*\[\s*")
 _ACTION_EQUALS = re.compile(r"^step\s*\.\s*action\s*==\s*(\"[^\"\\]*\"|'[^'\\]*')$|^(\"[^\"\\]*\"|'[^'\\]*')\s*==\s*step\s*\.\s*action$")
 _ACTION_IN = re.compile(r"^step\s*\.\s*action\s+in\s+\[([^\]]*)\]$")
 _ACTION_LITERAL = re.compile(r"step\s*\.\s*action\s*==\s*(\"[^\"\\]*\"|'[^'\\]*')|(\"[^\"\\]*\"|'[^'\\]*')\s*==\s*step\s*\.\s*action")
@@ -62,17 +60,6 @@ class LintReport:
             "problems": [{"file": p.file, "line": p.line, "column": p.column, "severity": p.severity,
                           "message": p.message} for p in self.problems],
         }
-
-
-def constant_references(source: str) -> list[tuple[str, int]]:
-    """`(name, offset)` of every `constants.NAME` and `constants["NAME"]` in a CEL expression."""
-    blank = blank_strings(source)
-    found = [(m.group(1), m.start(1)) for m in _CONSTANT_DOT.finditer(blank)]
-    for match in _CONSTANT_INDEX.finditer(blank):
-        literal = _STRING.match(source, match.end())
-        if literal is not None:
-            found.append((literal.group(1) if literal.group(1) is not None else literal.group(2), match.end()))
-    return sorted(found, key=lambda item: item[1])
 
 
 def _top_level_conjuncts(source: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
-from .cel_text import selected_step_fields
+from .cel_text import constant_references, selected_step_fields
 from .functions import normalize_text
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
@@ -134,6 +134,14 @@ class PolicySet:
                     except CelCompileError as exc:
                         problems.append(pack.problem((*spec.path, "when"),
                                                      f"rule `{spec.id}`: {exc.message}", offset=exc.offset))
+                        continue
+                    # `constants` is a dynamic map to CEL: an undefined name would only fail at
+                    # run time, rejecting every IR; refuse it at load, where the author sees it.
+                    unknown = [(n, o) for n, o in constant_references(spec.when) if n not in constants]
+                    if unknown:
+                        name, offset = unknown[0]
+                        problems.append(pack.problem((*spec.path, "when"),
+                                                     f"rule `{spec.id}`: unknown constant `{name}`", offset=offset))
                         continue
                 match = _resolve_match(pack, spec, constants, problems)
                 compiled = CompiledRule(pack, spec, program, match)

@@ -119,6 +119,22 @@ def test_expression_limits_are_checked_at_load(tmp_path: Path, engine: str) -> N
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_unknown_constant_in_when_is_a_load_error(tmp_path: Path, engine: str) -> None:
+    # Both engines compile `constants.prod_envs` (a key of a dynamic map): without this check the
+    # pack loaded and every IR was rejected with RULE_ERROR at run time.
+    body = ("constants:\n  production_markers: [prod]\nrules:\n  - id: prod-dns\n    when: >-\n"
+            "      step.action == \"dns.update_records\" &&\n"
+            "      constants.production_markers.exists(m, m == step.resource) ||\n"
+            "      step.resource in constants.prod_envs\n    tier: 2\n    reason: x\n"
+            "  - id: indexed\n    when: 'step.resource in constants[\"live_envs\"]'\n    tier: 2\n    reason: x\n"
+            "  - id: commented\n    when: |\n      true // not constants.in_a_comment\n    tier: 0\n    reason: x\n")
+    assert load_errors(tmp_path, body, engine) == [
+        "p.irgov.yaml:13:34: rule `prod-dns`: unknown constant `prod_envs`",
+        "p.irgov.yaml:17:39: rule `indexed`: unknown constant `live_envs`",
+    ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("deep", [
     "!" * 2000 + "true",                      # unary chains: no bracket, yet one tree level each
     "-" * 3000 + "1 == 1",

@@ -36,6 +36,9 @@ DEFAULT_PLUGINS = (
 )
 
 _MANAGER: pluggy.PluginManager | None = None
+# Entry-point plugin name -> version of the distribution that ships it. Plugins are registered
+# one by one (for the allow- and block-lists), so pluggy's own distribution records stay empty.
+_VERSIONS: dict[str, str] = {}
 
 
 def _names_from_env(variable: str) -> set[str] | None:
@@ -65,6 +68,8 @@ def _build_manager() -> pluggy.PluginManager:
         except Exception as exc:
             raise PluginError(f"plugin `{entry_point.name}` failed to load: {exc}") from exc
         manager.register(plugin, name=entry_point.name)
+        if entry_point.dist is not None:
+            _VERSIONS[entry_point.name] = entry_point.dist.version
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -113,7 +118,7 @@ def list_plugins(manager: pluggy.PluginManager | None = None) -> list[PluginInfo
             continue
         hooks = tuple(sorted(h.name for h in manager.get_hookcallers(plugin) or []))
         dist: Any = dists.get(plugin)
-        version = dist.version if dist is not None else None
+        version = dist.version if dist is not None else _VERSIONS.get(name)
         infos.append(PluginInfo(name=name, hooks=hooks, version=version, builtin=name in DEFAULT_PLUGINS))
     infos.sort(key=lambda i: (not i.builtin, i.name))
     return infos

@@ -4,6 +4,7 @@ points are read exactly as a user's command would read them."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -47,6 +48,7 @@ def test_irgov_plugins_lists_the_odoo_plugin_and_its_hooks() -> None:
     assert result.returncode == 0, result.stderr
     [odoo] = [p for p in json.loads(result.stdout) if p["name"] == "odoo"]
     assert odoo["builtin"] is False
+    assert odoo["version"] == importlib.metadata.version("irgov-odoo")
     assert odoo["hooks"] == HOOKS
     text = irgov("plugins")
     assert text.returncode == 0 and "odoo" in text.stdout and "irgov_register_checks" in text.stdout

@@ -88,6 +88,13 @@ def test_diff_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
         lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"][7:]}, d[1]],  # unprefixed
         lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"].upper()}, d[1]],  # upper case
         lambda d: [{"ir_step_id": "0", "ir_step_hash": d[0]["ir_step_hash"][:23]}, d[1]],  # truncated
+        lambda d: [{"ir_step_hash": d[0]["ir_step_hash"]}, d[1]],                # missing id
+        lambda d: [{"ir_step_id": "0"}, d[1]],                                   # missing hash
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": " " + d[0]["ir_step_hash"]}, d[1]],  # whitespace
+        lambda d: [{"ir_step_id": "0", "ir_step_hash": "blake3:" + d[0]["ir_step_hash"][7:]}, d[1]],  # algorithm
+        lambda d: ["0", d[1]],                                                   # not an object
+        lambda d: {"nodes": d[:1] + [None]},                                     # null node
+        lambda d: [],                                                            # empty dag
     ],
 )
 def test_diff_catches_every_malformed_or_tampered_dag(runner: CliRunner, tmp_path: Path, mutate: Any) -> None:
@@ -96,6 +103,14 @@ def test_diff_catches_every_malformed_or_tampered_dag(runner: CliRunner, tmp_pat
     result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", doc), _write(tmp_path, "dag.json", dag)])
     assert result.exit_code == 1, result.output
     assert "failed" in result.output
+
+
+def test_diff_catches_duplicate_ir_step_ids(runner: CliRunner, tmp_path: Path) -> None:
+    doc = ir_doc(step(), step(step_id="0", resource="zone/b"))  # `0` is also the first step's index
+    result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", doc),
+                                  _write(tmp_path, "dag.json", _good_dag(doc)), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["duplicate_ir_step_ids"] == ["0"]
 
 
 def test_diff_refuses_a_malformed_ir_with_one_line(runner: CliRunner, tmp_path: Path) -> None:

@@ -283,3 +283,17 @@ def test_serve_refuses_unusable_state_without_a_traceback(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert "irgov: error: cannot start: cannot create the approval key file" in result.output
+
+
+def test_a_dag_digest_outside_the_allowed_algorithms_is_refused(tmp_path: Path) -> None:
+    from irgov_policy.hashing import step_hash
+    from irgov_policy.model import parse_ir
+
+    steps = parse_ir(PASS_IR).steps
+    blake3_dag = [{"ir_step_id": str(i), "ir_step_hash": step_hash(s, "blake3")} for i, s in enumerate(steps)]
+    with Governance.from_config(environ={}, **embedded(tmp_path)) as both:
+        assert both.authorize_execution(PASS_IR, blake3_dag).allowed
+    with Governance.from_config(environ={}, allowed_algorithms=["sha256"], **embedded(tmp_path)) as strict:
+        clearance = strict.authorize_execution(PASS_IR, blake3_dag)
+        assert not clearance.allowed
+        assert any("`blake3` is not allowed" in r for r in clearance.reasons), clearance.reasons

@@ -43,6 +43,7 @@ from .config import GovernanceConfig, load_config
 from .errors import (
     ApprovalError,
     ApprovalKeyError,
+    ConfigError,
     ConflictError,
     IrgovError,
     IRInputError,
@@ -244,6 +245,17 @@ def _keyring(config: GovernanceConfig) -> KeyRing:
     return _load_or_create_key_file(default_key_file(config.approval_store))
 
 
+def _check_algorithms(config: GovernanceConfig, registry: HashRegistry) -> None:
+    """A kernel that hashes with an algorithm it then refuses would deny every approval: say so
+    at start-up instead."""
+    known = ", ".join(f"`{n}`" for n in registry.names())
+    for name in config.allowed_algorithms:
+        if name not in registry:
+            raise ConfigError(f"`allowed_algorithms` names unknown hash algorithm `{name}`: known are {known}")
+    if config.hash_algorithm not in config.allowed_algorithms:
+        raise ConfigError(f"`hash_algorithm` `{config.hash_algorithm}` is not one of `allowed_algorithms`")
+
+
 def _engine(config: GovernanceConfig, registry: HashRegistry) -> PolicyEngine:
     options: dict[str, Any] = {"budget_ms": config.decision_budget_ms, "hash_algorithm": config.hash_algorithm}
     if config.packs:
@@ -289,6 +301,7 @@ class Governance:
         else:
             cfg = load_config(config, environ=environ, **overrides)
         registry = default_registry()
+        _check_algorithms(cfg, registry)
         keyring = _keyring(cfg)
         engine = _engine(cfg, registry)
         store: ApprovalStore | None = None

@@ -297,3 +297,16 @@ def test_a_dag_digest_outside_the_allowed_algorithms_is_refused(tmp_path: Path) 
         clearance = strict.authorize_execution(PASS_IR, blake3_dag)
         assert not clearance.allowed
         assert any("`blake3` is not allowed" in r for r in clearance.reasons), clearance.reasons
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"hash_algorithm": "blake3", "allowed_algorithms": ["sha256"]}, "`hash_algorithm` `blake3` is not one of"),
+    ({"allowed_algorithms": ["sha256", "sha1"]}, "unknown hash algorithm `sha1`"),
+    ({"allowed_algorithms": []}, "`hash_algorithm` `sha256` is not one of"),
+])
+def test_hash_settings_that_would_refuse_every_approval_are_refused(tmp_path: Path, settings: dict,
+                                                                    message: str) -> None:
+    from irgov_policy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        Governance.from_config(environ={}, **embedded(tmp_path, **settings))

@@ -1,7 +1,10 @@
 """`irgov check`: decide on one IR (or a JSON Lines batch of IRs) with rule packs.
 
 Exit codes for one IR: 0 PASS, 3 ESCALATE, 4 REJECT, 1 usage or I/O error. In JSON Lines mode
-the exit code is 0 when every line was decided (whatever the decisions), 1 otherwise.
+(`--format jsonl`) the exit code is 0 when every line was decided (whatever the decisions), 1
+otherwise. Several IRs given without `--format jsonl` are decided line by line too, but exit with
+the code of the worst decision: a gate written for one IR must never pass a file that holds a
+REJECT on its third line.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import PackLoadError, PolicyError
-from ..policy import Decision, PolicyEngine, Status
+from ..policy import DEFAULT_BUDGET_MS, Decision, PolicyEngine, Status
 from ._common import fail, read_input
 from .events_publish import cli_event_bus
 
@@ -23,11 +26,11 @@ EXIT_CODES = {Status.PASS: 0, Status.ESCALATE: 3, Status.REJECT: 4}
 _COLOURS = {Status.PASS: "green", Status.ESCALATE: "yellow", Status.REJECT: "red"}
 
 
-def _build_engine(packs: tuple[str, ...], engine: str) -> PolicyEngine:
+def _build_engine(packs: tuple[str, ...], engine: str, budget_ms: float) -> PolicyEngine:
     try:
         if packs:
-            return PolicyEngine.from_paths(packs, engine)
-        return PolicyEngine.default(engine)
+            return PolicyEngine.from_paths(packs, engine, budget_ms=budget_ms)
+        return PolicyEngine.default(engine, budget_ms=budget_ms)
     except PackLoadError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -36,13 +39,33 @@ def _build_engine(packs: tuple[str, ...], engine: str) -> PolicyEngine:
         fail(str(exc))
 
 
+def _lines(data: bytes) -> list[tuple[int, bytes]]:
+    """The non-blank lines of the input with their 1-based line numbers."""
+    return [(number, line) for number, line in enumerate(data.splitlines(), start=1) if line.strip()]
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def _is_jsonl(data: bytes) -> bool:
-    """True when the input is not one JSON document but several lines (JSON Lines)."""
+    """True when the input is not one JSON document but several lines (JSON Lines): the first
+    line is a whole document followed by more, or (a batch whose first line is broken) most lines
+    are whole documents on their own, which the lines of a broken pretty-printed document are not."""
     try:
         json.loads(data)
     except json.JSONDecodeError as exc:
-        return exc.msg == "Extra data" and len([ln for ln in data.splitlines() if ln.strip()]) > 1
-    except (UnicodeDecodeError, RecursionError):
+        lines = _lines(data)
+        if len(lines) < 2:
+            return False
+        if exc.msg == "Extra data":
+            return True
+        return 2 * sum(1 for _, line in lines if _parses(line)) > len(lines)
+    except (ValueError, RecursionError):  # not UTF-8, or nested past the parser's recursion
         return False
     return False
 
@@ -90,9 +113,14 @@ def _emit(console: Console, decision: Decision, output_format: str, explain: boo
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text",
               show_default=True, help="`jsonl` reads JSON Lines and writes one decision per line")
 @click.option("--explain", is_flag=True, help="show every rule hit and violation with its rule")
-def check_command(ir_file: str, packs: tuple[str, ...], engine: str, output_format: str, explain: bool) -> None:
-    """Decide PASS (exit 0), ESCALATE (3) or REJECT (4) for an IR; 1 on usage or I/O errors."""
-    policy = _build_engine(packs, engine)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BUDGET_MS,
+              show_default=True, help="time budget of one decision; past it the IR is rejected (BUDGET_EXCEEDED)")
+def check_command(ir_file: str, packs: tuple[str, ...], engine: str, output_format: str, explain: bool,
+                  budget_ms: float) -> None:
+    """Decide PASS (exit 0), ESCALATE (3) or REJECT (4) for an IR; 1 on usage or I/O errors.
+    Several IRs, one per line, are decided line by line and exit with the worst decision's code;
+    with `--format jsonl` the exit code is 0 once every line is decided."""
+    policy = _build_engine(packs, engine, budget_ms)
     data = read_input(ir_file)
     console = Console(highlight=False, soft_wrap=True)
     lines_mode = output_format == "jsonl" or _is_jsonl(data)
@@ -101,13 +129,19 @@ def check_command(ir_file: str, packs: tuple[str, ...], engine: str, output_form
             decision = policy.evaluate(data, bus=bus)
             _emit(console, decision, output_format, explain)
             raise SystemExit(EXIT_CODES[decision.status])
+        lines = _lines(data)
+        if not lines:
+            fail("no ir in the input: json lines mode expects one ir per line")
         decided = 0
-        lines = [line for line in data.splitlines() if line.strip()]
-        for number, line in enumerate(lines, start=1):
+        worst = EXIT_CODES[Status.PASS]
+        fmt = "jsonl" if output_format != "text" else "text"
+        for number, line in lines:
             decision = policy.evaluate(line, bus=bus)
-            fmt = "jsonl" if output_format != "text" else "text"
             _emit(console, decision, fmt, explain, label=f"line {number}" if fmt == "text" else None)
             decided += 1
-    raise SystemExit(0 if decided == len(lines) else 1)
+            worst = max(worst, EXIT_CODES[decision.status])
+    if decided != len(lines):
+        raise SystemExit(1)
+    raise SystemExit(0 if output_format == "jsonl" else worst)
 
 

@@ -20,6 +20,9 @@ def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(*args: str, stdin: str | bytes | None = None) -> tuple[int, str, str]:
+    if args[0] == "check" and "--budget-ms" not in args:
+        # a loaded CI machine must not turn a decision into BUDGET_EXCEEDED (see test_budget_option)
+        args = (*args, "--budget-ms", "60000")
     result = CliRunner().invoke(main, list(args), input=stdin)
     return result.exit_code, result.stdout, result.stderr
 
@@ -67,9 +70,48 @@ def test_jsonl_decides_every_line() -> None:
     assert code == 0
     assert [d["status"] for d in decisions] == ["PASS", "REJECT", "REJECT"]
     assert decisions[2]["violations"][0]["code"] == "INVALID_IR"
-    # detected without --format jsonl too
+    # detected without --format jsonl too, where the exit code is the worst decision's
     code, out, _ = run("check", "-", stdin=lines)
-    assert code == 0 and out.startswith("line 1: PASS")
+    assert code == 4 and out.startswith("line 1: PASS")
+
+
+def test_several_irs_without_jsonl_format_exit_with_the_worst_decision() -> None:
+    # A gate written for one IR (`irgov check plan.json && run`) must not pass a file whose
+    # third line is a REJECT: that exit code is for `--format jsonl` batch audits only.
+    irs = {n: json.dumps(json.loads((EXAMPLES / f"{n}.json").read_text())) for n in ("pass", "escalate", "reject")}
+    assert run("check", "-", stdin=f"{irs['pass']}\n{irs['pass']}\n")[0] == 0
+    assert run("check", "-", stdin=f"{irs['pass']}\n{irs['escalate']}\n")[0] == 3
+    code, out, _ = run("check", "-", "--format", "json", stdin=f"{irs['pass']}\n{irs['reject']}\n{irs['escalate']}")
+    assert code == 4 and [json.loads(line)["status"] for line in out.splitlines()] == ["PASS", "REJECT", "ESCALATE"]
+
+
+def test_a_batch_whose_first_line_is_broken_is_still_decided_line_by_line() -> None:
+    lines = [json.dumps(json.loads((EXAMPLES / f"{n}.json").read_text())) for n in ("pass", "escalate")]
+    stdin = "{broken\n\n" + "\n".join(lines) + "\n"
+    code, out, _ = run("check", "-", stdin=stdin)
+    assert code == 4
+    # labels are the input's own line numbers (blank lines count)
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("line ")] == ["line 1", "line 3",
+                                                                                              "line 4"]
+    code, out, _ = run("check", "-", "--format", "jsonl", stdin=stdin)
+    assert code == 0 and [json.loads(line)["status"] for line in out.splitlines()] == ["REJECT", "PASS", "ESCALATE"]
+    # a broken pretty-printed document stays one document
+    pretty = json.dumps(json.loads(lines[1]), indent=2)
+    broken = pretty.replace(",", "", 1)
+    code, out, _ = run("check", "-", stdin=broken)
+    assert code == 4 and out.startswith("REJECT") and out.count("REJECT") == 1 and "INVALID_IR" in out
+
+
+def test_an_empty_batch_is_an_error_not_a_pass() -> None:
+    code, out, err = run("check", "-", "--format", "jsonl", stdin="\n  \n")
+    assert code == 1 and out == "" and err == "irgov: error: no ir in the input: json lines mode expects one ir per line\n"
+
+
+def test_budget_option() -> None:
+    code, out, _ = run("check", str(EXAMPLES / "pass.json"), "--budget-ms", "0.000001")
+    assert code == 4 and "BUDGET_EXCEEDED" in out
+    code, _, err = run("check", str(EXAMPLES / "pass.json"), "--budget-ms", "0")
+    assert code == 2 and "--budget-ms" in err
 
 
 def test_usage_and_io_errors_exit_1(tmp_path: Path) -> None:

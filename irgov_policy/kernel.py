@@ -249,9 +249,10 @@ def _check_algorithms(config: GovernanceConfig, registry: HashRegistry) -> None:
     """A kernel that hashes with an algorithm it then refuses would deny every approval: say so
     at start-up instead."""
     known = ", ".join(f"`{n}`" for n in registry.names())
-    for name in config.allowed_algorithms:
-        if name not in registry:
-            raise ConfigError(f"`allowed_algorithms` names unknown hash algorithm `{name}`: known are {known}")
+    for setting, names in (("hash_algorithm", (config.hash_algorithm,)), ("allowed_algorithms", config.allowed_algorithms)):
+        for name in names:
+            if name not in registry:
+                raise ConfigError(f"`{setting}` names unknown hash algorithm `{name}`: known are {known}")
     if config.hash_algorithm not in config.allowed_algorithms:
         raise ConfigError(f"`hash_algorithm` `{config.hash_algorithm}` is not one of `allowed_algorithms`")
 

@@ -303,6 +303,7 @@ def test_a_dag_digest_outside_the_allowed_algorithms_is_refused(tmp_path: Path) 
     ({"hash_algorithm": "blake3", "allowed_algorithms": ["sha256"]}, "`hash_algorithm` `blake3` is not one of"),
     ({"allowed_algorithms": ["sha256", "sha1"]}, "unknown hash algorithm `sha1`"),
     ({"allowed_algorithms": []}, "`hash_algorithm` `sha256` is not one of"),
+    ({"hash_algorithm": "md5"}, "`hash_algorithm` names unknown hash algorithm `md5`"),
 ])
 def test_hash_settings_that_would_refuse_every_approval_are_refused(tmp_path: Path, settings: dict,
                                                                     message: str) -> None:

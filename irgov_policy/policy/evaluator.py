@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputProblem, IRInputError, PolicyError
+from ..errors import InputProblem, IRInputError, PackLoadError, PolicyError, SourceProblem
 from ..events.bus import EventBus
 from ..events.envelope import new_event
 from ..hashing import DEFAULT_ALGORITHM, digest_bytes, digest_object, ir_hash
@@ -23,7 +23,7 @@ from .cel.base import CelEvalError, create_engine
 from .checks import Finding, PythonCheck, as_check
 from .decision import Decision, HighRiskStep, RuleHit, Status, StepResult, Violation
 from .functions import family
-from .pack import RulePack, load_pack
+from .pack import PACK_SUFFIX, RulePack, load_pack
 from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policyset import CompiledRule, PolicySet
 from .primitives import PrimitiveError
@@ -425,11 +425,17 @@ def _reasons(result: StepResult) -> str:
 
 
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Pack files named by `paths`; a directory without packs is a load error (evaluating with
+    no vocabulary would reject every IR, hiding a mistyped path behind plausible decisions)."""
     files: list[Path] = []
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(path.rglob("*.irgov.yaml")))
+            found = sorted(path.rglob(f"*{PACK_SUFFIX}"))
+            if not found:
+                raise PackLoadError([SourceProblem(str(path), 1, 1,
+                                                   f"no rule packs (`*{PACK_SUFFIX}`) in this directory")])
+            files.extend(found)
         else:
             files.append(path)
     return files

@@ -126,6 +126,14 @@ def test_usage_and_io_errors_exit_1(tmp_path: Path) -> None:
     assert code == 2  # click usage error
 
 
+def test_a_pack_directory_without_packs_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "packs").mkdir()
+    code, out, err = run("check", str(EXAMPLES / "pass.json"), "--packs", str(tmp_path / "packs"))
+    assert code == 1 and out == ""
+    assert err.splitlines() == [f"{tmp_path / 'packs'}:1:1: no rule packs (`*.irgov.yaml`) in this directory",
+                                "irgov: error: 1 problem(s) in rule packs"]
+
+
 def test_custom_packs_replace_the_baseline(tmp_path: Path) -> None:
     pack = write_pack(tmp_path, "tiny", PACK_HEADER.format(name="tiny") + (
         "vocabularies:\n  actions: [course.generate_outline]\n  providers: [course_factory.v1]\n"

@@ -7,6 +7,8 @@ pay for importing the approval stores, the HTTP server or the event sinks.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 
 import click
 
@@ -46,7 +48,29 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"irgov: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging() -> None:
+    """The library never configures logging; the program does: one line per record on stderr,
+    warnings and up unless `IRGOV_LOG_LEVEL` says otherwise."""
+    package_logger = logging.getLogger("irgov_policy")
+    if package_logger.handlers or logging.getLogger().handlers:
+        return  # the host (or a test harness) already decides where records go
+    level = os.environ.get("IRGOV_LOG_LEVEL", "WARNING").upper()
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormatter())
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="irgov")
 def main() -> None:
-    """Governance for AI pipeline plans: validate, approve, audit."""
+    """Governance for AI pipeline plans: validate, approve, audit.
+
+    Set IRGOV_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) to see more or less of what happens.
+    """
+    _configure_logging()

@@ -155,3 +155,16 @@ def test_cli_state_stays_in_the_test_directory(runner: CliRunner, tmp_path: Path
     result = runner.invoke(main, ["diff", _write(tmp_path, "ir.json", doc), _write(tmp_path, "dag.json", _good_dag(doc))])
     assert result.exit_code == 0, result.output
     assert Path.cwd() == _isolated_cwd and (_isolated_cwd / ".irgov" / "outbox.db").exists()
+
+
+def test_library_warnings_reach_the_user_as_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import logging, sys; from irgov_policy.cli import main\n"
+            "sys.argv = ['irgov', 'plugins', '--format', 'json']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "logging.getLogger('irgov_policy.example').warning('something odd with `x`')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "irgov: warning: something odd with `x`"

@@ -18,6 +18,9 @@ from irgov_policy.policy import Finding, PolicyEngine
 
 from .conftest import BASELINE, ENGINES, PACK_HEADER, make_ir, write_pack
 
+# Not about the budget: a loaded CI machine must not turn these decisions into BUDGET_EXCEEDED.
+GENEROUS = 60_000
+
 RULES = """vocabularies:
   actions: [course.generate_outline]
   providers: [course_factory.v1]
@@ -43,7 +46,7 @@ rules:
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_runtime_errors_and_non_booleans_are_rule_errors(tmp_path: Path, engine_name: str) -> None:
     path = write_pack(tmp_path, "strict", PACK_HEADER.format(name="strict") + RULES.format(mode="enforce"))
-    engine = PolicyEngine.from_paths([path], engine_name, use_plugins=False)
+    engine = PolicyEngine.from_paths([path], engine_name, use_plugins=False, budget_ms=GENEROUS)
     d = engine.evaluate(make_ir({"params": {}}))
     assert d.status == "REJECT"
     errors = {v.rule: v for v in d.violations}
@@ -63,7 +66,7 @@ def test_runtime_errors_and_non_booleans_are_rule_errors(tmp_path: Path, engine_
 def test_audit_mode_errors_still_reject(tmp_path: Path, engine_name: str) -> None:
     # An audit-mode rule cannot fire, but a rule that cannot be evaluated is never trusted.
     path = write_pack(tmp_path, "strict", PACK_HEADER.format(name="strict") + RULES.format(mode="audit"))
-    engine = PolicyEngine.from_paths([path], engine_name, use_plugins=False)
+    engine = PolicyEngine.from_paths([path], engine_name, use_plugins=False, budget_ms=GENEROUS)
     d = engine.evaluate(make_ir({"params": {"owner": "ops"}}))
     assert [(v.code, v.rule) for v in d.violations] == [("RULE_ERROR", "not-boolean")]
 
@@ -93,7 +96,8 @@ def test_plugin_function_errors_are_rule_errors(tmp_path: Path) -> None:
     body = "rules:\n  - id: boom\n    when: boom(step.resource)\n    tier: 1\n    reason: x\n"
     path = write_pack(tmp_path, "b", PACK_HEADER.format(name="b") + body)
     for engine_name in ENGINES:
-        engine = PolicyEngine.from_paths([BASELINE, path], engine_name, functions={"boom": boom}, use_plugins=False)
+        engine = PolicyEngine.from_paths([BASELINE, path], engine_name, functions={"boom": boom}, use_plugins=False,
+                                           budget_ms=GENEROUS)
         [v] = engine.evaluate(make_ir()).violations
         assert v.code == "RULE_ERROR" and "backend down" in v.message, engine_name
 
@@ -152,7 +156,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin]:
 
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_plugin_checks_functions_and_packs(plugin: Plugin, engine_name: str) -> None:
-    engine = PolicyEngine.default(engine_name)
+    engine = PolicyEngine.default(engine_name, budget_ms=GENEROUS)
     assert [p.name for p in engine.packs] == ["baseline", "weekend"]
     d = engine.evaluate(make_ir({"resource": "course/launch-weekend"}, {"params": {"owner": "finance"}},
                                 {"params": {"owner": "nobody"}}, {"params": {"owner": "crash"}},
@@ -168,7 +172,7 @@ def test_plugin_checks_functions_and_packs(plugin: Plugin, engine_name: str) -> 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_each_status_publishes_its_event_with_the_seed_payload(engine_name: str) -> None:
-    engine = PolicyEngine.from_paths([BASELINE], engine_name, use_plugins=False)
+    engine = PolicyEngine.from_paths([BASELINE], engine_name, use_plugins=False, budget_ms=GENEROUS)
     sink = MemorySink()
     bus = EventBus([sink])
     cases = {
@@ -199,7 +203,7 @@ def test_a_failing_sink_does_not_change_the_decision() -> None:
         def deliver(self, event: Any) -> None:
             raise ConnectionError("down")
 
-    engine = PolicyEngine.from_paths([BASELINE], "celpy", use_plugins=False)
+    engine = PolicyEngine.from_paths([BASELINE], "celpy", use_plugins=False, budget_ms=GENEROUS)
     bus = EventBus([Broken()])
     try:
         d = engine.evaluate(make_ir(), bus=bus)

@@ -212,8 +212,8 @@ rules:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_composition_is_independent_of_order(tmp_path: Path, engine: str) -> None:
     extra = write_pack(tmp_path, "extra", PACK_HEADER.format(name="extra") + EXTRA_PACK)
-    one = PolicyEngine.from_paths([BASELINE, extra], engine, use_plugins=False)
-    two = PolicyEngine.from_paths([extra, BASELINE], engine, use_plugins=False)
+    one = PolicyEngine.from_paths([BASELINE, extra], engine, use_plugins=False, budget_ms=60_000)
+    two = PolicyEngine.from_paths([extra, BASELINE], engine, use_plugins=False, budget_ms=60_000)
     ir = make_ir({"action": "custom.sync", "provider": "custom.v1"},
                  {"action": "dns.update_records", "provider": "dns.route53", "resource": "zone/prod.example"})
     a, b = one.evaluate(ir).to_dict(), two.evaluate(ir).to_dict()

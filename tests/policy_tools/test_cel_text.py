@@ -63,7 +63,7 @@ rules:
     tier: 1
     reason: selects one field
 """, encoding="utf-8")
-    policy = PolicyEngine.from_paths([pack], engine, use_plugins=False)
+    policy = PolicyEngine.from_paths([pack], engine, use_plugins=False, budget_ms=60_000)
     assert policy.policy.step_fields is None
     decision = policy.evaluate({"tenant_id": "t", "steps": [
         {"action": "a.run", "provider": "a.p", "resource": "r", "params": {"x": 1}, "idempotency_key": "k"}]})

@@ -208,3 +208,17 @@ def test_grant_ttl_must_be_a_positive_json_integer(client: TestClient, ttl: Any)
                                          headers=bearer("bob")), 422)
     assert problem["errors"][0]["pointer"] == "/ttl_seconds"
     assert client.get(f"/approvals/{request_id}", headers=bearer("bob")).json()["status"] == "requested"
+
+
+def test_without_api_keys_only_health_answers(tmp_path: Any) -> None:
+    from irgov_policy.http import create_app
+    from irgov_policy.kernel import Governance
+
+    from .conftest import settings
+
+    gov = Governance.from_config(environ={}, **settings(tmp_path, api_keys=()))
+    with TestClient(create_app(governance=gov)) as bare:
+        assert bare.get("/health").status_code == 200
+        assert_problem(bare.get("/packs", headers=bearer("root")), 401)
+        assert_problem(bare.post("/validate", json=PASS_IR, headers=bearer("alice")), 401)
+    gov.close()

@@ -52,9 +52,17 @@ def rulepack_schema() -> dict[str, Any]:
     return schema
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @cache
-def _validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(rulepack_schema())
+def _validator() -> jsonschema.protocols.Validator:
+    # Draft 7 counts `3.0` as an integer; a tier or threshold written so would then reach
+    # decisions and event payloads as a float. YAML integers only.
+    checker = jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+    strict = jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=checker)
+    return strict(rulepack_schema())
 
 
 @dataclass(frozen=True)

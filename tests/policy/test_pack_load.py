@@ -60,6 +60,15 @@ def test_schema_errors_point_at_the_value(tmp_path: Path) -> None:
     assert load_errors(tmp_path, body) == ["p.irgov.yaml:9:11: `rules/0/tier`: 7 is greater than the maximum of 3"]
 
 
+def test_integral_floats_are_not_tiers(tmp_path: Path) -> None:
+    # Draft 7 calls `3.0` an integer: it reached decisions and events as `"risk_tier": 3.0`.
+    body = "escalation:\n  threshold: 2.0\nrules:\n  - id: r1\n    when: 'true'\n    tier: 3.0\n    reason: x\n"
+    assert load_errors(tmp_path, body) == ["p.irgov.yaml:7:14: `escalation/threshold`: 2.0 is not of type `integer`",
+                                           "p.irgov.yaml:11:11: `rules/0/tier`: 3.0 is not of type `integer`"]
+    assert load_errors(tmp_path, "rules:\n  - id: r1\n    when: 'true'\n    tier: true\n    reason: x\n") == [
+        "p.irgov.yaml:9:11: `rules/0/tier`: true is not of type `integer`"]
+
+
 def test_unknown_field_points_at_the_key(tmp_path: Path) -> None:
     body = "rules:\n  - id: r1\n    when: 'true'\n    tier: 1\n    reason: x\n    severity: ERROR\n"
     assert load_errors(tmp_path, body) == ["p.irgov.yaml:11:5: `rules/0`: unknown field `severity`"]

@@ -152,8 +152,13 @@ def _walk(node: Node, path: Path, file: str, positions: dict[Path, Position],
             return node.value
         if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
                             "tag:yaml.org,2002:null", _BOOL_TAG):
-            problems.append(SourceProblem(file, node.start_mark.line + 1, node.start_mark.column + 1,
-                                          f"unsupported tag `{node.tag}`"))
+            kind = node.tag.rsplit(":", 1)[-1]
+            # A plain scalar got its tag implicitly (`2024-01-01` reads as a timestamp): say so.
+            mark = node.start_mark
+            explicit = mark.buffer is None or mark.buffer[mark.pointer:mark.pointer + 1] == "!"
+            message = (f"ambiguous value `{node.value}` (yaml reads it as a {kind}): quote it"
+                       if node.style is None and not explicit else f"unsupported tag `{node.tag}`")
+            problems.append(SourceProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, message))
             return None
         return loader.construct_object(node, deep=True)
     if isinstance(node, SequenceNode):

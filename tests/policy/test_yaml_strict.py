@@ -48,6 +48,12 @@ def test_python_tags_are_refused() -> None:
     assert problems("a: !!python/name:os.system x\n")[0].startswith("p.irgov.yaml:1:4: unsupported tag")
 
 
+def test_implicit_dates_are_refused_with_a_hint() -> None:
+    assert problems("a: 2024-01-01\nb: !!timestamp 2024-01-01\n") == [
+        "p.irgov.yaml:1:4: ambiguous value `2024-01-01` (yaml reads it as a timestamp): quote it",
+        "p.irgov.yaml:2:4: unsupported tag `tag:yaml.org,2002:timestamp`"]
+
+
 def test_syntax_error_has_a_location() -> None:
     assert problems("a: [1, 2\nb: 3\n")[0].startswith("p.irgov.yaml:2:")
 

@@ -230,8 +230,17 @@ def load_yaml_strict(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_M
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise PackLoadError([SourceProblem(file, line, col, f"invalid yaml: {exc.problem or exc}")]) from None
+    except yaml.reader.ReaderError as exc:
+        # Not a marked error: locate the offending character from its offset ourselves.
+        position = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        shown = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise PackLoadError([SourceProblem(file, line, column,
+                                           f"invalid yaml: unacceptable character {shown}")]) from None
     except yaml.YAMLError as exc:
-        raise PackLoadError([SourceProblem(file, 1, 1, f"invalid yaml: {exc}")]) from None
+        first = str(exc).split("\n", 1)[0]
+        raise PackLoadError([SourceProblem(file, 1, 1, f"invalid yaml: {first}")]) from None
     if len(nodes) != 1:
         where = nodes[1].start_mark.line + 1 if len(nodes) > 1 else 1
         raise PackLoadError([SourceProblem(file, where, 1, f"expected exactly one yaml document, found {len(nodes)}")])

@@ -6,7 +6,7 @@ from irgov_policy.errors import PackLoadError
 from irgov_policy.policy.yaml_strict import load_yaml_strict
 
 
-def problems(text: str, **kw: int) -> list[str]:
+def problems(text: str | bytes, **kw: int) -> list[str]:
     with pytest.raises(PackLoadError) as info:
         load_yaml_strict(text, "p.irgov.yaml", **kw)
     return [str(p) for p in info.value.problems]
@@ -52,6 +52,11 @@ def test_implicit_dates_are_refused_with_a_hint() -> None:
     assert problems("a: 2024-01-01\nb: !!timestamp 2024-01-01\n") == [
         "p.irgov.yaml:1:4: ambiguous value `2024-01-01` (yaml reads it as a timestamp): quote it",
         "p.irgov.yaml:2:4: unsupported tag `tag:yaml.org,2002:timestamp`"]
+
+
+def test_control_characters_are_one_located_line() -> None:
+    assert problems("a: b\nc: d\x00e\n") == ["p.irgov.yaml:2:5: invalid yaml: unacceptable character #x0000"]
+    assert problems(b"\x00") == ["p.irgov.yaml:1:1: invalid yaml: unacceptable character #x0000"]
 
 
 def test_syntax_error_has_a_location() -> None:

@@ -381,7 +381,9 @@ class Governance:
             except Exception as exc:  # closing is best effort; each part is tried
                 logger.warning("closing the %s failed: %s", name, exc)
 
-    async def aclose(self) -> None:
+    async def astop(self) -> None:
+        """Stop what `astart` started on this loop (the sweeper task and delivery), keeping the
+        stores open: a host's lifespan can end and start again with the same kernel."""
         task = self._sweep_task
         self._sweep_task = None
         if task is not None:
@@ -389,6 +391,9 @@ class Governance:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.bus.stop_async()
+
+    async def aclose(self) -> None:
+        await self.astop()
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Governance:

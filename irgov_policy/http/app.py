@@ -43,6 +43,8 @@ def create_app(config: GovernanceConfig | str | os.PathLike[str] | None = None, 
         finally:
             if owned:
                 await gov.aclose()
+            else:
+                await gov.astop()
 
     app = FastAPI(title="irgov", version=__version__, lifespan=lifespan,
                   description="Governance for AI pipeline plans: validate, approve, authorize, audit.")

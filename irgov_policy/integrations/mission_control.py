@@ -54,7 +54,7 @@ def install(app: FastAPI, governance: Governance | None = None, prefix: str = "/
                 if owned:
                     await gov.aclose()
                 else:
-                    await gov.bus.stop_async()
+                    await gov.astop()
 
     app.router.lifespan_context = lifespan
     return gov

@@ -222,3 +222,29 @@ def test_without_api_keys_only_health_answers(tmp_path: Any) -> None:
         assert_problem(bare.get("/packs", headers=bearer("root")), 401)
         assert_problem(bare.post("/validate", json=PASS_IR, headers=bearer("alice")), 401)
     gov.close()
+
+
+def test_an_app_around_a_given_kernel_stops_what_it_started(tmp_path: Any) -> None:
+    import asyncio
+
+    from irgov_policy.http import create_app
+    from irgov_policy.kernel import Governance
+
+    from .conftest import settings
+
+    gov = Governance.from_config(environ={}, **settings(tmp_path))
+    app = create_app(governance=gov)
+
+    def sweepers() -> int:
+        return sum(1 for t in asyncio.all_tasks() if t.get_name() == "irgov-approval-sweeper" and not t.done())
+
+    async def one_lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            assert sweepers() == 1
+        await asyncio.sleep(0)
+        assert sweepers() == 0
+
+    asyncio.run(one_lifespan())
+    asyncio.run(one_lifespan())
+    assert gov.health()["status"] == "ok"  # the kernel itself stays usable: its owner closes it
+    gov.close()

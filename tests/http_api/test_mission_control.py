@@ -84,3 +84,23 @@ def test_escalate_approve_authorize_audit_through_the_host(tmp_path: Path) -> No
     assert consumed.meta["tenant_id"] == "t1"
     assert len({e.id for e in stream.events}) == len(stream.events)
     assert not any("irgap_" in str(e.payload) for e in stream.events)
+
+
+def _sweepers() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "irgov-approval-sweeper" and not t.done()]
+
+
+def test_the_host_lifespan_starts_and_stops_the_sweeper_each_time(tmp_path: Path) -> None:
+    app = FastAPI()
+    gov = Governance.from_config(environ={}, **settings(tmp_path))
+    install(app, gov, auth=header_auth)
+
+    async def one_lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            assert len(_sweepers()) == 1
+        await asyncio.sleep(0)
+        assert _sweepers() == []
+
+    asyncio.run(one_lifespan())
+    asyncio.run(one_lifespan())  # a host restarted in the same process gets its sweeper back
+    gov.close()

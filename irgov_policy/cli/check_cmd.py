@@ -10,6 +10,7 @@ REJECT on its third line.
 from __future__ import annotations
 
 import json
+import re
 
 import click
 from rich.console import Console
@@ -70,30 +71,41 @@ def _is_jsonl(data: bytes) -> bool:
     return False
 
 
+# Control characters (ANSI escapes move the cursor and erase lines) and bidirectional overrides
+# in an IR would otherwise reach the terminal and could make a REJECT read as a PASS.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe(text: str) -> str:
+    """`text` with every control and bidirectional-override character shown as a `\\uXXXX` escape."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _print_text(console: Console, decision: Decision, explain: bool, label: str | None = None) -> None:
+    def line(text: str, markup: bool = False) -> None:
+        console.print(_safe(text), markup=markup)
+
     colour = _COLOURS[decision.status]
     head = f"[{colour}]{decision.status}[/{colour}] tier {decision.risk_tier}"
     if decision.requires_approval:
         head += " (requires approval)"
     head += f"  request {escape(str(decision.request_id))}  {decision.ir_hash}"
-    console.print((f"{escape(label)}: " if label else "") + head)
+    line((f"{escape(label)}: " if label else "") + head, markup=True)
     if explain:
         for step in decision.steps:
-            console.print(f"  step {step.index} {escape(step.step_id or '')} {escape(step.action)} via "
-                          f"{escape(step.provider)}: tier {step.tier}", markup=True)
+            line(f"  step {step.index} {step.step_id or ''} {step.action} via {step.provider}: tier {step.tier}")
             for hit in step.hits:
                 audit = " (audit)" if hit.mode == "audit" else ""
                 tier = "" if hit.tier is None else f"tier {hit.tier} "
-                console.print(f"    - {tier}{escape(hit.reason)} [{escape(str(hit.pack))}/{escape(hit.rule)}]{audit}",
-                              markup=False)
+                line(f"    - {tier}{hit.reason} [{hit.pack}/{hit.rule}]{audit}")
     for v in decision.violations:
         where = f"step {v.step_index}" if v.step_index is not None else "ir"
         rule = f" [{v.pack or '-'}/{v.rule or '-'}]" if explain else ""
         audit = " (audit)" if v.mode == "audit" else ""
-        console.print(f"  {v.severity} {where}: {v.code}: {v.message}{rule}{audit}", markup=False)
+        line(f"  {v.severity} {where}: {v.code}: {v.message}{rule}{audit}")
     if explain:
         packs = ", ".join(f"{p['name']}@{p['version']} {p['digest']}" for p in decision.packs)
-        console.print(f"  packs: {packs}; engine {decision.engine}; {decision.duration_us} us", markup=False)
+        line(f"  packs: {packs}; engine {decision.engine}; {decision.duration_us} us")
 
 
 def _emit(console: Console, decision: Decision, output_format: str, explain: bool, label: str | None = None) -> None:

@@ -147,3 +147,17 @@ def test_custom_packs_replace_the_baseline(tmp_path: Path) -> None:
 def test_schema_rulepack_prints_the_draft07_schema() -> None:
     code, out, _ = run("schema", "rulepack")
     assert code == 0 and json.loads(out)["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+
+def test_terminal_control_characters_in_an_ir_are_shown_escaped(tmp_path: Path) -> None:
+    # An IR could otherwise move the cursor and erase the REJECT line, or reorder text with a
+    # bidirectional override, in the terminal of whoever reviews it.
+    ir = make_ir({"action": "x\x1b[1A\x1b[2KPASS", "step_id": "s\u202e0"}, request_id="r\x1b]0;t\x07")
+    code, out, _ = run("check", "-", "--explain", stdin=json.dumps(ir))
+    assert code == 4
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "unknown action `x\\u001b[1A\\u001b[2KPASS`" in out
+    assert "step 0 s\\u202e0 x\\u001b[1A" in out and "request r\\u001b]0;t\\u0007" in out
+    # brackets of rule ids and reasons print as written, without markup escapes
+    _, out, _ = run("check", str(EXAMPLES / "reject.json"), "--explain")
+    assert "[-/vocabularies.actions]" in out and "\\[" not in out

@@ -224,12 +224,30 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return "unknown field " + ", ".join(f"`{e}`" for e in extra)
+    if error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return "expected " + " or ".join(f"`{t}`" for t in expected) + f", got `{_json_type(error.instance)}`"
     message = str(error.message).replace("'", "`")
     if error.validator == "required":
         return message.replace("is a required property", "is required")
     if error.validator == "pattern":
         return "contains a control character"
     return message
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages about what was sent."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "integer" if isinstance(value, int) else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object"
 
 
 def _build_step(raw: Mapping[str, Any]) -> Step:

@@ -110,3 +110,14 @@ def test_dag_document_shapes() -> None:
     assert parse_dag_nodes({"nodes": nodes}) == nodes
     with pytest.raises(IRInputError, match="a dag is a list of nodes"):
         parse_dag_nodes({"steps": nodes})
+
+
+def test_type_errors_speak_json_not_python() -> None:
+    with pytest.raises(IRInputError) as info:
+        parse_ir({"tenant_id": None, "steps": [step(params=None, action=True)]})
+    messages = {p.pointer: p.message for p in info.value.problems}
+    assert messages == {
+        "/tenant_id": "expected `string`, got `null`",
+        "/steps/0/params": "expected `object`, got `null`",
+        "/steps/0/action": "expected `string`, got `boolean`",
+    }

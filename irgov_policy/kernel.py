@@ -50,6 +50,7 @@ from .errors import (
     NotEscalatedError,
     NotFoundError,
     SeparationOfDutiesError,
+    StoreError,
 )
 from .events import EventBus, format_timestamp
 from .events.config import sink_factories, sink_from_url
@@ -598,9 +599,16 @@ class Governance:
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
             return self._authorize(ir, dag_nodes, approval_token, executed_by)
-        except Exception as exc:
+        except StoreError as exc:
+            # The caller may be a remote client: the store's address stays in the server log.
+            logger.error("authorizing an execution failed: %s", exc)
+            reason = "authorization failed: the approval store or the ledger does not answer"
+        except IrgovError as exc:
+            reason = f"authorization failed: {exc}"
+        except Exception:
             logger.exception("authorizing an execution failed")
-            return Clearance(False, None, None, None, (f"authorization failed: {type(exc).__name__}: {exc}",))
+            reason = "authorization failed: an unexpected error, described in the server log"
+        return Clearance(False, None, None, None, (reason,))
 
     def _authorize(self, source: IR | Mapping[str, Any] | bytes | str, dag_nodes: Sequence[Any] | Mapping[str, Any],
                    approval_token: str | None, executed_by: str | None) -> Clearance:

@@ -311,3 +311,26 @@ def test_hash_settings_that_would_refuse_every_approval_are_refused(tmp_path: Pa
 
     with pytest.raises(ConfigError, match=message):
         Governance.from_config(environ={}, **embedded(tmp_path, **settings))
+
+
+def test_an_unreachable_store_refuses_without_naming_it(tmp_path: Path) -> None:
+    import socket
+
+    from irgov_policy.approvals import KeyRing
+    from irgov_policy.approvals.tokens import new_token
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gov = Governance.from_config(environ={}, approval_store=f"redis://127.0.0.1:{port}/15",
+                                 approval_key=KeyRing.generate("k1").to_text(), outbox=f"sqlite:///{tmp_path}/o.db")
+    try:
+        clearance = gov.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), str(new_token()))
+        assert not clearance.allowed
+        assert clearance.reasons == ("authorization failed: the approval store or the ledger does not answer",)
+        bad_principal = gov.authorize_execution(PASS_IR, dag_for(PASS_IR), executed_by="\x00")
+        assert bad_principal.allowed  # a PASS consumes nothing, so the principal is not checked
+        refused = gov.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), str(new_token()), executed_by="\x00")
+        assert refused.reasons == ("authorization failed: `consumed_by` must not contain control characters",)
+    finally:
+        gov.close()

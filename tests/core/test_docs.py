@@ -81,3 +81,19 @@ def test_getting_started_commands_print_what_the_page_shows(monkeypatch: pytest.
     finally:
         reset_plugin_manager()
     assert checked >= 4, "the page's console examples were not found"
+
+
+@pytest.mark.parametrize("page", ["deployment.md", "getting-started.md"])
+def test_configuration_examples_load(page: str, tmp_path: Path) -> None:
+    """Each YAML configuration a page shows is a valid configuration, api keys included."""
+    from irgov_policy.config import load_config
+    from irgov_policy.http.auth import ApiKeyAuth
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / page).read_text("utf-8"), re.DOTALL)
+    assert blocks, f"no configuration example in docs/{page}"
+    for number, block in enumerate(blocks, start=1):
+        path = tmp_path / f"example-{number}.yaml"
+        path.write_text(block, "utf-8")
+        config = load_config(path, environ={})
+        assert config != load_config(None, environ={}), f"docs/{page} example {number} changes nothing"
+        ApiKeyAuth(config.api_keys)

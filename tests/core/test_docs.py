@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import shlex
@@ -97,3 +98,37 @@ def test_configuration_examples_load(page: str, tmp_path: Path) -> None:
         config = load_config(path, environ={})
         assert config != load_config(None, environ={}), f"docs/{page} example {number} changes nothing"
         ApiKeyAuth(config.api_keys)
+
+
+def _checked(block: str) -> str:
+    """`expr  # literal` lines become assertions, so the page's comments are checked too."""
+    lines = []
+    for line in block.splitlines():
+        code, _, comment = line.partition("  #")
+        try:
+            ast.parse(code.strip(), mode="eval")
+            expected = ast.literal_eval(comment.strip())
+        except (SyntaxError, ValueError):
+            lines.append(line)
+            continue
+        indent = code[: len(code) - len(code.lstrip())]
+        lines.append(f"{indent}assert ({code.strip()}) == {expected!r}, {code.strip()!r}")
+    return "\n".join(lines)
+
+
+def test_getting_started_python_runs_as_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IRGOV_PLUGINS_BLOCK", "odoo")
+    reset_plugin_manager()
+    page = (DOCS / "getting-started.md").read_text("utf-8")
+    escalate = re.search(r"Save an IR as `escalate.json`:\n\n```json\n(.*?)```", page, re.DOTALL)
+    assert escalate is not None
+    Path("escalate.json").write_text(escalate.group(1), "utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    assert len(blocks) >= 2
+    try:
+        for block in blocks:
+            code = _checked(block)
+            assert "assert (" in code, "the example lost its expected values"
+            exec(compile(code, "docs/getting-started.md", "exec"), {})  # noqa: S102 - the page's own code
+    finally:
+        reset_plugin_manager()

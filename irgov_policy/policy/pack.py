@@ -19,7 +19,7 @@ import jsonschema
 
 from ..errors import PackLoadError, SourceProblem
 from ..hashing import digest_object
-from .yaml_strict import DEFAULT_MAX_PACK_BYTES, Located, load_yaml_strict
+from .yaml_strict import DEFAULT_MAX_PACK_BYTES, Located, load_yaml_strict, schema_problems
 
 __all__ = [
     "API_VERSION",
@@ -174,21 +174,6 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return prefix + message[:1].lower() + message[1:]
 
 
-def _schema_problems(located: Located) -> list[SourceProblem]:
-    problems: list[SourceProblem] = []
-    for error in _validator().iter_errors(located.data):
-        path = tuple(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            key_pos = located.key_positions.get((*path, extra[0])) if extra else None
-            if key_pos is not None:
-                problems.append(SourceProblem(located.file, key_pos.line, key_pos.column, _schema_message(error)))
-                continue
-        problems.append(located.problem(path, _schema_message(error)))
-    problems.sort(key=lambda p: (p.line, p.column))
-    return problems
-
-
 def _semantic_problems(located: Located) -> list[SourceProblem]:
     """What the schema cannot say: ids unique within the pack."""
     data = located.data
@@ -218,7 +203,7 @@ def parse_pack(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_MAX_PAC
     located = load_yaml_strict(text, file, max_bytes=max_bytes)
     if not isinstance(located.data, dict):
         raise PackLoadError([SourceProblem(file, 1, 1, "a rule pack is a yaml mapping")])
-    problems = _schema_problems(located)
+    problems = schema_problems(located, _validator(), _schema_message)
     if problems:
         raise PackLoadError(problems)
     problems = _semantic_problems(located)

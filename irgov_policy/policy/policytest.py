@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 
 from ..errors import PackLoadError, PolicyTestLoadError, SourceProblem
-from .yaml_strict import DEFAULT_MAX_PACK_BYTES, Located, load_yaml_strict
+from .yaml_strict import DEFAULT_MAX_PACK_BYTES, Located, load_yaml_strict, schema_problems
 
 __all__ = [
     "TEST_SUFFIX",
@@ -134,21 +134,6 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return prefix + message[:1].lower() + message[1:]
 
 
-def _schema_problems(located: Located) -> list[SourceProblem]:
-    problems: list[SourceProblem] = []
-    for error in _validator().iter_errors(located.data):
-        path = tuple(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            key = located.key_positions.get((*path, extra[0])) if extra else None
-            if key is not None:
-                problems.append(SourceProblem(located.file, key.line, key.column, _schema_message(error)))
-                continue
-        problems.append(located.problem(path, _schema_message(error)))
-    problems.sort(key=lambda p: (p.line, p.column))
-    return problems
-
-
 def _merge_defaults(ir: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The case's IR over `defaults.ir`; each step of it over `defaults.step` (shallow: a case
     replaces a whole default field, it never merges into it)."""
@@ -206,7 +191,7 @@ def parse_policy_test(text: str | bytes, file: str, *, base_dir: Path | None = N
         raise PolicyTestLoadError(exc.problems) from None
     if not isinstance(located.data, dict):
         raise PolicyTestLoadError([SourceProblem(file, 1, 1, "a policy test is a yaml mapping")])
-    problems = _schema_problems(located)
+    problems = schema_problems(located, _validator(), _schema_message)
     if problems:
         raise PolicyTestLoadError(problems)
     data = located.data

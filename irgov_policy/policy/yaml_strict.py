@@ -10,10 +10,11 @@ value's path to its position, so later stages (schema, CEL compilation) can poin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -252,3 +253,21 @@ def load_yaml_strict(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_M
     if problems:
         raise PackLoadError(problems)
     return Located(data=data, positions=positions, source=text, file=file, key_positions=key_positions)
+
+
+def schema_problems(located: Located, validator: jsonschema.protocols.Validator,
+                    describe: Callable[[jsonschema.ValidationError], str]) -> list[SourceProblem]:
+    """Every schema error of a located document, at the source position of what it is about
+    (an unknown key is pointed at itself, not at its parent mapping), sorted by position."""
+    problems: list[SourceProblem] = []
+    for error in validator.iter_errors(located.data):
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            key = located.key_positions.get((*path, extra[0])) if extra else None
+            if key is not None:
+                problems.append(SourceProblem(located.file, key.line, key.column, describe(error)))
+                continue
+        problems.append(located.problem(path, describe(error)))
+    problems.sort(key=lambda p: (p.line, p.column))
+    return problems

@@ -16,12 +16,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from ._version import __version__
@@ -36,6 +34,7 @@ from .approvals import (
     load_keyring,
     open_store,
 )
+from .approvals.keyfile import default_key_file, load_or_create_key_file
 from .approvals.store import ApprovalStore
 from .audit import DiffAuditResult
 from .audit import audit as run_audit
@@ -189,48 +188,6 @@ class Clearance:
         }
 
 
-def default_key_file(store_url: str) -> Path:
-    """Where the embedded default keeps its generated approval key: next to the SQLite store."""
-    if store_url.startswith("sqlite:///"):
-        return Path(store_url[len("sqlite:///"):]).parent / "approval.key"
-    return Path(".irgov") / "approval.key"
-
-
-def _load_or_create_key_file(path: Path) -> KeyRing:
-    """Read `path`, or create it once with a fresh random key (mode 0600).
-
-    The key is written to a private temporary file and linked into place, which fails when the
-    file already exists: two processes starting together end up sharing one key."""
-    if not path.exists():
-        try:
-            _create_key_file(path)
-        except OSError as exc:
-            raise ApprovalKeyError(f"cannot create the approval key file `{path}`: "
-                                   f"{(exc.strerror or str(exc)).lower()}") from None
-    return load_keyring(key_file=path)
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ring = KeyRing.generate("k1")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("# irgov approval key, generated; keep it secret and back it up\n")
-            handle.write(ring.to_text() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-            logger.info("generated a new approval key in %s", path)
-        except FileExistsError:
-            pass  # another process won the race: use its key
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 def _keyring(config: GovernanceConfig) -> KeyRing:
     if config.approval_key:
         return KeyRing.parse(config.approval_key, where="`approval_key`")
@@ -243,7 +200,7 @@ def _keyring(config: GovernanceConfig) -> KeyRing:
         raise ApprovalKeyError(
             f"the approval store `{scheme}` is shared by several hosts: set `IRGOV_APPROVAL_KEY` or "
             "`approval_key_file` to the same key on every host")
-    return _load_or_create_key_file(default_key_file(config.approval_store))
+    return load_or_create_key_file(default_key_file(config.approval_store))
 
 
 def _check_algorithms(config: GovernanceConfig, registry: HashRegistry) -> None:

@@ -6,6 +6,7 @@ stays out of the process list and the shell history."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -15,7 +16,16 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from ..approvals import Approval, ApprovalService, ApprovalStatus, load_keyring, open_store
+from ..approvals import (
+    KEY_ENV_VAR,
+    Approval,
+    ApprovalService,
+    ApprovalStatus,
+    KeyRing,
+    load_keyring,
+    open_store,
+)
+from ..approvals.keyfile import default_key_file, load_or_create_key_file
 from ..errors import IrgovError
 from ._common import echo_json, fail
 from .events_publish import cli_event_bus
@@ -37,7 +47,8 @@ def _store_options(func: F) -> F:
 
 def _key_option(func: F) -> F:
     return click.option("--key-file", type=click.Path(dir_okay=False), default=None,
-                        help="server key file (`kid:base64secret` lines); default: $IRGOV_APPROVAL_KEY")(func)
+                        help=("server key file (`kid:base64secret` lines); default: $IRGOV_APPROVAL_KEY, else the "
+                              "key generated next to a SQLite store (as `irgov serve` does)"))(func)
 
 
 def _parse_ttl(text: str | None) -> int | float | None:
@@ -54,10 +65,22 @@ def _parse_ttl(text: str | None) -> int | float | None:
         fail(f"`--ttl` = `{text}` is not a number of seconds")
 
 
+def _keyring(store_url: str, key_file: str | None, *, may_create: bool) -> KeyRing:
+    """The key from `--key-file` or `IRGOV_APPROVAL_KEY`; failing both, the embedded default's
+    generated key next to a SQLite store, the same file the kernel and `irgov serve` use."""
+    if key_file is not None or os.environ.get(KEY_ENV_VAR) or not store_url.startswith("sqlite:///"):
+        return load_keyring(key_file=key_file)
+    path = default_key_file(store_url)
+    if may_create:
+        return load_or_create_key_file(path)
+    return load_keyring(key_file=path if path.exists() else None)
+
+
 @contextmanager
-def _service(store_url: str, key_file: str | None, *, needs_key: bool) -> Iterator[ApprovalService]:
+def _service(store_url: str, key_file: str | None, *, needs_key: bool,
+             may_create_key: bool = False) -> Iterator[ApprovalService]:
     try:
-        key = load_keyring(key_file=key_file) if (needs_key or key_file) else None
+        key = _keyring(store_url, key_file, may_create=may_create_key) if (needs_key or key_file) else None
         store = open_store(store_url)
     except IrgovError as exc:
         fail(str(exc))
@@ -114,7 +137,7 @@ def create_command(tenant: str, ir_hash: str, ttl: str | None, created_by: str |
                    key_file: str | None, store_url: str, output_format: str) -> None:
     """Create a pending approval and print it with its token, once."""
     ttl_value = _parse_ttl(ttl)
-    with _service(store_url, key_file, needs_key=True) as service:
+    with _service(store_url, key_file, needs_key=True, may_create_key=True) as service:
         approval, token = _run(lambda: service.create(tenant, ir_hash, ttl_seconds=ttl_value,
                                                       created_by=created_by, reason=reason))
     _print_approval(approval, output_format, token)

@@ -97,7 +97,11 @@ def test_other_one_line_errors(run, monkeypatch: pytest.MonkeyPatch) -> None:  #
     code, _, err = run("get", "appr_x", "--tenant", "acme")
     assert code == 1 and "no approval `appr_x`" in err
     monkeypatch.delenv(KEY_ENV_VAR)
-    code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1)
+    # A shared store never gets a generated key; neither does a consume where none was ever made.
+    code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--store", "memory://")
+    assert code == 1 and KEY_ENV_VAR in err and err.count("\n") == 1
+    code, _, err = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", "irgap_x",
+                       "--store", "sqlite:///fresh/approvals.db")
     assert code == 1 and KEY_ENV_VAR in err and err.count("\n") == 1
     code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--key-file", "/nonexistent/key")
     assert code == 1 and "cannot read approval key file" in err
@@ -137,3 +141,21 @@ def test_events_of_the_store_outbox_are_relayed_before_exit(run, tmp_path: Path,
     lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["type"] for e in lines] == ["ir.approval_created", "ir.approval_consumed"]
     assert created["token"] not in (tmp_path / "events.jsonl").read_text()
+
+
+def test_without_a_key_the_embedded_default_key_is_generated_once_and_shared_with_the_kernel(
+        run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from irgov_policy.kernel import Governance
+
+    monkeypatch.delenv(KEY_ENV_VAR)
+    code, out, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--format", "json")
+    assert code == 0, err
+    key_file = tmp_path / ".irgov" / "approval.key"
+    assert key_file.exists() and key_file.stat().st_mode & 0o077 == 0
+    first_key = key_file.read_text()
+    code, out2, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--format", "json")
+    assert code == 0 and key_file.read_text() == first_key
+    # The kernel on embedded defaults reads the same key, so it accepts the CLI's token.
+    token = json.loads(out2)["token"]
+    with Governance.from_config(environ={}, outbox="memory:") as gov:
+        assert gov.consume(token, tenant_id="acme", ir_hash=H1).success

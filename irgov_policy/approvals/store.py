@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from ..errors import ApprovalError
@@ -108,3 +108,14 @@ def decide_consume(record: ApprovalRecord, *, tenant_id: str, ir_hash: str, now_
 def outcome(decision: tuple[ConsumeReason | None, ApprovalRecord, bool, bool]) -> ConsumeOutcome:
     reason, record, expired_now, revoked_now = decision
     return ConsumeOutcome(reason, record, expired_now, revoked_now)
+
+
+def expire_each(store: ApprovalStore, approval_ids: Iterable[str], now_us: int) -> list[ApprovalRecord]:
+    """Expire the given approvals one by one through `store.expire`; the records that this call
+    moved to expired (an approval consumed or revoked meanwhile is left as it is)."""
+    expired = []
+    for approval_id in approval_ids:
+        record, changed = store.expire(approval_id, now_us)
+        if changed and record is not None:
+            expired.append(record)
+    return expired

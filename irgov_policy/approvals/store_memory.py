@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ..errors import StoreError
 from ..events.envelope import Event
 from .records import FINISHED_STATUSES, ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
-from .store import decide_consume, decode_cursor, encode_cursor, outcome
+from .store import decide_consume, decode_cursor, encode_cursor, expire_each, outcome
 
 __all__ = ["MemoryApprovalStore"]
 
@@ -111,12 +111,7 @@ class MemoryApprovalStore:
         with self._lock:
             due = [r.approval_id for r in self._records.values()
                    if r.status is ApprovalStatus.PENDING and r.expires_us <= now_us][:limit]
-        expired = []
-        for approval_id in due:
-            record, changed = self.expire(approval_id, now_us)
-            if changed and record is not None:
-                expired.append(record)
-        return expired
+        return expire_each(self, due, now_us)
 
     def purge(self, cutoff_us: int) -> int:
         with self._lock:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import StoreError
 from ..events.envelope import Event
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason, decode_ttl, encode_ttl
-from .store import decode_cursor, encode_cursor
+from .store import decode_cursor, encode_cursor, expire_each
 
 __all__ = ["DEFAULT_OUTBOX_STREAM", "DEFAULT_PREFIX", "DEFAULT_RETENTION", "RedisApprovalStore"]
 
@@ -361,12 +361,7 @@ class RedisApprovalStore:
     def expire_due(self, now_us: int, limit: int) -> list[ApprovalRecord]:
         ids = self._call("find due approvals", self._client.zrangebyscore, self._key("due"), "-inf", now_us,
                          start=0, num=limit)
-        expired = []
-        for approval_id in ids:
-            record, changed = self.expire(approval_id, now_us)
-            if changed and record is not None:
-                expired.append(record)
-        return expired
+        return expire_each(self, ids, now_us)
 
     def purge(self, cutoff_us: int) -> int:
         removed = 0

@@ -77,7 +77,8 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]
 
 
 def _safe(text: str) -> str:
-    """`text` with every control and bidirectional-override character shown as a `\\uXXXX` escape."""
+    """`text` with every control and bidirectional-override character shown as its `\\u` escape
+    (four hex digits), so an IR cannot rewrite the terminal that shows its decision."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

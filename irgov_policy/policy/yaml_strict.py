@@ -29,7 +29,9 @@ _MAX_DEPTH = 32
 # because the reader cannot know which one the author meant.
 _YAML11_BOOLEANS = frozenset({"y", "n", "yes", "no", "on", "off"})
 _BOOL_TAG = "tag:yaml.org,2002:bool"
-_CORE_BOOLEANS = re.compile(r"true|True|TRUE|false|False|FALSE")
+# Anchored at both ends: the resolver only `match`es the start, and an unanchored pattern would
+# tag `Trueish` or `false positives are rare` as booleans that the constructor cannot read.
+_CORE_BOOLEANS = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 
 Path = tuple[str | int, ...]
 

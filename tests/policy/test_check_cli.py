@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from irgov_policy.cli import main
+from irgov_policy.policy import baseline_pack_path
 
 from .conftest import PACK_HEADER, REPO, make_ir, write_pack
 
@@ -161,3 +162,20 @@ def test_terminal_control_characters_in_an_ir_are_shown_escaped(tmp_path: Path) 
     # brackets of rule ids and reasons print as written, without markup escapes
     _, out, _ = run("check", str(EXAMPLES / "reject.json"), "--explain")
     assert "[-/vocabularies.actions]" in out and "\\[" not in out
+
+
+def test_values_starting_with_a_boolean_lint_and_check_cleanly(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path, "trueish", PACK_HEADER.format(name="trueish").replace(
+        'version: "1"', 'version: "1"\n  description: Trueish') + """rules:
+  - id: r1
+    when: true || step.action == "x"
+    tier: 1
+    reason: false positives are rare
+""")
+    code, out, err = run("lint", str(pack))
+    assert code == 0, out + err
+    ir = tmp_path / "ir.json"
+    ir.write_text(json.dumps(make_ir()), encoding="utf-8")
+    code, out, err = run("check", str(ir), "--packs", str(baseline_pack_path()), "--packs", str(pack), "--explain")
+    assert "Traceback" not in out + err
+    assert code == 0 and out.startswith("PASS tier ") and "false positives are rare" in out

@@ -68,3 +68,9 @@ def test_offset_inside_folded_scalar_maps_to_its_source_line() -> None:
     assert loaded.data["when"] == "step.a &&\n  step.b"
     # offset of `step.b` in the folded value -> line 3, column 5
     assert loaded.offset_position(("when",), loaded.data["when"].index("step.b")) == (3, 5)
+
+
+@pytest.mark.parametrize("text", ["Trueish", "false positives are rare", "true || step.action == \"x\"",
+                                  "FALSE-ish", "True North"])
+def test_words_starting_with_a_boolean_are_strings(text: str) -> None:
+    assert load_yaml_strict(f"a: {text}\n", "p.irgov.yaml").data == {"a": text}

@@ -22,6 +22,9 @@ LAYERS = {
 LAYER_NAMES = ("core", "services", "kernel", "face")
 # Services do not import each other, except that everyone may publish through events.
 SERVICES_ANYONE_MAY_USE = {"events"}
+# Inside the kernel package, modules point down too: the facade is built on the workflow, the
+# builders and the views, and none of those knows the facade.
+KERNEL_MODULES = {"views": 0, "build": 0, "requests": 1, "governance": 2}
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -55,6 +58,18 @@ def _top(module: str) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
+def _kernel_violation(module: str, imported: str) -> list[str]:
+    parts, target = module.split("."), imported.split(".")
+    if parts[1] != "kernel" or len(parts) < 3 or len(target) < 3:
+        return []
+    own, other = parts[2], target[2]
+    if own not in KERNEL_MODULES:
+        return [f"{module}: `{own}` has no place in KERNEL_MODULES of tests/core/test_layers.py"]
+    if other in KERNEL_MODULES and KERNEL_MODULES[other] > KERNEL_MODULES[own]:
+        return [f"{module} imports {imported}, which is built on it"]
+    return []
+
+
 def _violations(root: Path = PACKAGE) -> list[str]:
     problems: list[str] = []
     for path in sorted(root.rglob("*.py")):
@@ -71,6 +86,7 @@ def _violations(root: Path = PACKAGE) -> list[str]:
                 problems.append(f"{module} imports the curated package `irgov_policy`; import the module")
                 continue
             if target == own:
+                problems.extend(_kernel_violation(module, imported))
                 continue
             if target not in LAYERS:
                 problems.append(f"{module} imports `{imported}`, which has no layer")
@@ -98,11 +114,16 @@ def test_the_check_sees_lazy_relative_and_sideways_imports(tmp_path: Path) -> No
         "approvals/service.py": "from ..policy import evaluator\nfrom ..events import bus\n",
         "policy/__init__.py": "from . import evaluator\n",
         "policy/evaluator.py": "from .. import hashing\n",
+        "kernel/__init__.py": "from .governance import Governance\n",
+        "kernel/governance.py": "from .requests import ApprovalRequests\n",
+        "kernel/requests.py": "from .views import Grant\n",
+        "kernel/views.py": "from .governance import Governance\n",
     }.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(code)
     assert _violations(root) == [
         "service irgov_policy.approvals.service imports service irgov_policy.policy",
         "irgov_policy.events.bus (services) imports irgov_policy.kernel (kernel)",
+        "irgov_policy.kernel.views imports irgov_policy.kernel.governance, which is built on it",
         "irgov_policy.model (core) imports irgov_policy.http.router (face)",
     ]

@@ -1,0 +1,170 @@
+"""Building every part of the kernel from one `GovernanceConfig`.
+
+This is the one wiring path: `Governance.from_config` and every face that needs only a part
+(a CLI verb that decides, hashes or lists approvals) call these builders, so a setting means
+the same thing wherever it is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..approvals import ApprovalService, KeyRing, load_keyring, open_store
+from ..approvals.keyfile import default_key_file, load_or_create_key_file
+from ..config import GovernanceConfig, load_config
+from ..errors import ApprovalKeyError, ConfigError
+from ..events import EventBus
+from ..events.config import sink_factories, sink_from_url
+from ..hashing import HashRegistry, default_registry
+from ..ledger import Ledger, ledger_for_store
+from ..model import InputLimits
+from ..policy.evaluator import PolicyEngine
+
+__all__ = [
+    "KernelParts",
+    "build_approvals",
+    "build_bus",
+    "build_engine",
+    "build_keyring",
+    "build_ledger",
+    "build_parts",
+    "build_registry",
+    "resolve_config",
+]
+
+
+def resolve_config(config: GovernanceConfig | str | os.PathLike[str] | None = None, *,
+                   environ: Mapping[str, str] | None = None, **overrides: Any) -> GovernanceConfig:
+    """A `GovernanceConfig` as given, or loaded from a file, or (None) the embedded defaults plus
+    `IRGOV_*` variables; `overrides` (flags) win over both."""
+    if isinstance(config, GovernanceConfig):
+        return config.with_overrides(**overrides) if overrides else config
+    return load_config(config, environ=environ, **overrides)
+
+
+def build_registry(config: GovernanceConfig) -> HashRegistry:
+    """The hash backends, checked against `hash_algorithm` and `allowed_algorithms`: a kernel that
+    hashes with an algorithm it then refuses would deny every approval, so say so at start-up."""
+    registry = default_registry()
+    known = ", ".join(f"`{n}`" for n in registry.names())
+    for setting, names in (("hash_algorithm", (config.hash_algorithm,)), ("allowed_algorithms", config.allowed_algorithms)):
+        for name in names:
+            if name not in registry:
+                raise ConfigError(f"`{setting}` names unknown hash algorithm `{name}`: known are {known}")
+    if config.hash_algorithm not in config.allowed_algorithms:
+        raise ConfigError(f"`hash_algorithm` `{config.hash_algorithm}` is not one of `allowed_algorithms`")
+    return registry
+
+
+def build_keyring(config: GovernanceConfig) -> KeyRing:
+    """The server key that digests approval tokens: the configured key or key file; on an
+    embedded SQLite store, the key file beside it (made once); on `memory://`, a key that lives
+    as long as the process. A shared store without a configured key is refused."""
+    if config.approval_key:
+        return KeyRing.parse(config.approval_key, where="`approval_key`")
+    if config.approval_key_file:
+        return load_keyring(key_file=config.approval_key_file)
+    scheme = config.approval_store.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return KeyRing.generate("k1")  # nothing outlives the process, not even the key
+    if scheme != "sqlite":
+        raise ApprovalKeyError(
+            f"the approval store `{scheme}` is shared by several hosts: set `IRGOV_APPROVAL_KEY` or "
+            "`approval_key_file` to the same key on every host")
+    return load_or_create_key_file(default_key_file(config.approval_store))
+
+
+def build_engine(config: GovernanceConfig) -> PolicyEngine:
+    """The policy engine for `packs` (or the shipped baseline), `engine`, the decision budget,
+    `hash_algorithm` and the input limits."""
+    options: dict[str, Any] = {"budget_ms": config.decision_budget_ms, "hash_algorithm": config.hash_algorithm}
+    if config.packs:
+        engine = PolicyEngine.from_paths(config.packs, config.engine,
+                                         include_plugin_packs=config.plugin_packs, **options)
+    elif config.plugin_packs:
+        engine = PolicyEngine.default(config.engine, **options)
+    else:
+        from ..policy.shipped import baseline_pack_path
+
+        engine = PolicyEngine.from_paths([baseline_pack_path()], config.engine, **options)
+    engine.limits = InputLimits(max_bytes=config.max_bytes, max_depth=config.max_depth,
+                                max_steps=config.max_steps)
+    return engine
+
+
+def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = ()) -> EventBus:
+    """The event bus with the sinks of `event_sinks`, the extra sink objects `sinks`, and the
+    configured outbox."""
+    factories = sink_factories() if config.event_sinks else {}
+    all_sinks = [*(sink_from_url(url, factories) for url in config.event_sinks), *sinks]
+    return EventBus(all_sinks, outbox=config.outbox, retention_seconds=config.event_retention_days * 86400)
+
+
+def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, keyring: KeyRing | None = None,
+                    registry: HashRegistry | None = None) -> ApprovalService:
+    """The approval service on the configured store. A store that keeps its own outbox (Redis)
+    has it attached to `bus`, so its events are delivered with the others."""
+    keyring = keyring if keyring is not None else build_keyring(config)
+    registry = registry if registry is not None else build_registry(config)
+    store = open_store(config.approval_store)
+    try:
+        if bus is not None and store.outbox_url:
+            bus.attach_outbox(store.outbox_url)
+        return ApprovalService(
+            store, keyring, bus=bus,
+            default_ttl=_whole(config.approval_default_ttl), max_ttl=_whole(config.approval_max_ttl),
+            max_mismatches=config.approval_max_mismatches,
+            retention_seconds=config.approval_retention_days * 86400,
+            allowed_algorithms=config.allowed_algorithms, registry=registry,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.close()
+        raise
+
+
+def build_ledger(config: GovernanceConfig) -> Ledger:
+    """The kernel's ledger of decisions and approval requests, beside the approval store."""
+    return ledger_for_store(config.approval_store, retention_seconds=config.approval_retention_days * 86400)
+
+
+@dataclass(frozen=True)
+class KernelParts:
+    """Everything a `Governance` is made of, built from one configuration."""
+
+    config: GovernanceConfig
+    registry: HashRegistry
+    engine: PolicyEngine
+    bus: EventBus
+    approvals: ApprovalService
+    ledger: Ledger
+
+
+def build_parts(config: GovernanceConfig, *, sinks: Sequence[Any] = ()) -> KernelParts:
+    """Build every part, in the order that reports a configuration mistake before anything is
+    opened; when one part fails, those already opened are closed again."""
+    registry = build_registry(config)
+    keyring = build_keyring(config)
+    engine = build_engine(config)
+    bus: EventBus | None = None
+    approvals: ApprovalService | None = None
+    try:
+        bus = build_bus(config, sinks)
+        approvals = build_approvals(config, bus=bus, keyring=keyring, registry=registry)
+        ledger = build_ledger(config)
+    except BaseException:
+        for part in (approvals.store if approvals is not None else None, bus):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+        raise
+    return KernelParts(config, registry, engine, bus, approvals, ledger)
+
+
+def _whole(seconds: float) -> int | float:
+    """Configuration numbers are floats; the approval service keeps whole seconds as ints."""
+    return int(seconds) if float(seconds).is_integer() else seconds

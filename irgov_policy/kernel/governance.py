@@ -1,0 +1,319 @@
+"""`Governance`: the one object a host or an executor talks to.
+
+It holds the parts built from one configuration (`build.py`): the policy engine, the approval
+service, the diff audit and the event bus, and a ledger of its own decisions. It adds the human
+step (`requests.py`) and the executor's gate, `authorize_execution`, which validates, audits the
+DAG and consumes the approval when one is needed, refusing at the first doubt.
+
+Every method has an async twin (`a` prefix) that runs the sync one in a worker thread, so an
+asyncio host never blocks its loop on SQLite, Redis or CEL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .._version import __version__
+from ..approvals import ApprovalService, ApprovalSweeper, ConsumeResult
+from ..audit import DiffAuditResult
+from ..audit import audit as run_audit
+from ..config import GovernanceConfig
+from ..errors import IrgovError, IRInputError, StoreError
+from ..events import EventBus
+from ..hashing import HashRegistry
+from ..ledger import DecisionEntry, Ledger
+from ..model import IR, load_ir, parse_dag_nodes, parse_ir
+from ..policy.decision import Decision, Status
+from ..policy.evaluator import PolicyEngine
+from .build import build_parts, resolve_config
+from .requests import ApprovalRequests, now_us
+from .views import ApprovalRequestView, Clearance, Grant
+
+__all__ = ["DEFAULT_SWEEP_INTERVAL", "Governance"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_SWEEP_INTERVAL = 60.0
+
+
+class Governance(ApprovalRequests):
+    """Validation, approvals, diff audit and events behind one facade. Build it with
+    `Governance.from_config()`; close it (or use it as a context manager) when done."""
+
+    def __init__(self, config: GovernanceConfig, *, engine: PolicyEngine, approvals: ApprovalService,
+                 ledger: Ledger, bus: EventBus, registry: HashRegistry | None = None,
+                 sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> None:
+        self.config = config
+        self.engine = engine
+        self.approvals = approvals
+        self.ledger = ledger
+        self.bus = bus
+        self.registry = registry
+        self.sweep_interval = sweep_interval
+        self._sweeper: ApprovalSweeper | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: GovernanceConfig | str | os.PathLike[str] | None = None, *,
+                    environ: Mapping[str, str] | None = None, sinks: Sequence[Any] = (),
+                    sweep_interval: float = DEFAULT_SWEEP_INTERVAL, **overrides: Any) -> Governance:
+        """Build from a `GovernanceConfig`, a configuration file, or (None) the embedded defaults
+        plus `IRGOV_*` variables. `sinks` are extra event sinks (objects) besides `event_sinks`."""
+        parts = build_parts(resolve_config(config, environ=environ, **overrides), sinks=sinks)
+        return cls(parts.config, engine=parts.engine, approvals=parts.approvals, ledger=parts.ledger,
+                   bus=parts.bus, registry=parts.registry, sweep_interval=sweep_interval)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Governance:
+        """Start the event relay and the approval sweeper threads (idempotent)."""
+        self.bus.start()
+        if self._sweeper is None:
+            self._sweeper = ApprovalSweeper(self.approvals, self.sweep_interval).start()
+        return self
+
+    async def astart(self) -> Governance:
+        """Start delivery on the running loop (async sinks such as a host EventStream run on it)
+        and the sweeper as a task of that loop."""
+        await self.bus.start_async()
+        if self._sweep_task is None:
+            from ..approvals import run_sweeper
+
+            self._sweep_task = asyncio.get_running_loop().create_task(
+                run_sweeper(self.approvals, self.sweep_interval), name="irgov-approval-sweeper")
+        return self
+
+    def add_sink(self, sink: Any) -> None:
+        self.bus.add_sink(sink)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every sink has every event; True when nothing is pending."""
+        return self.bus.flush(timeout)
+
+    async def aflush(self, timeout: float = 5.0) -> bool:
+        return await self.bus.aflush(timeout)
+
+    def close(self) -> None:
+        """Stop the sweeper and the relay and release the store, the ledger and the outbox.
+        Undelivered events stay in the outbox for the next start."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        if self._sweep_task is not None:
+            self._sweep_task.cancel()
+            self._sweep_task = None
+        for name, part in (("bus", self.bus), ("approval store", self.approvals.store), ("ledger", self.ledger)):
+            try:
+                part.close()
+            except Exception as exc:  # closing is best effort; each part is tried
+                logger.warning("closing the %s failed: %s", name, exc)
+
+    async def astop(self) -> None:
+        """Stop what `astart` started on this loop (the sweeper task and delivery), keeping the
+        stores open: a host's lifespan can end and start again with the same kernel."""
+        task = self._sweep_task
+        self._sweep_task = None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.stop_async()
+
+    async def aclose(self) -> None:
+        await self.astop()
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Governance:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Governance:
+        return await self.astart()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- validation --------------------------------------------------------------------------
+
+    def validate(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None = None) -> Decision:
+        """Decide on one IR (never raises) and publish its `ir.validated_*` event. The decision
+        is recorded in the ledger, with `submitted_by`, so it can later be approved."""
+        decision = self.engine.evaluate(ir, bus=self.bus)
+        if decision.tenant_id and decision.ir_hash:
+            entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
+                                  decision.request_id, now_us())
+            try:
+                self.ledger.record_decision(entry, submitted_by)
+            except Exception as exc:  # the decision stands; approving it will be refused instead
+                logger.error("cannot record the decision on ir %s of tenant %s: %s",
+                             decision.ir_hash, decision.tenant_id, exc)
+        return decision
+
+    # -- approvals (the request workflow is `ApprovalRequests`) ------------------------------
+
+    def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None) -> ConsumeResult:
+        """Consume an approval token for exactly this tenant and IR hash (once, ever)."""
+        return self.approvals.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+
+    # -- diff audit and the gate -------------------------------------------------------------
+
+    def _parse(self, ir: IR | Mapping[str, Any] | bytes | str) -> IR:
+        if isinstance(ir, IR):
+            return ir
+        if isinstance(ir, bytes | str):
+            return load_ir(ir, limits=self.engine.limits)
+        return parse_ir(ir, limits=self.engine.limits)
+
+    def audit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any]) -> DiffAuditResult:
+        """Is the DAG exactly this IR? Publishes `ir.dag_diff_ok` or `ir.dag_diff_failed`.
+        Raises `IRInputError` for an IR that is not valid (nothing to compare with)."""
+        nodes = parse_dag_nodes(dag_nodes) if isinstance(dag_nodes, Mapping) else dag_nodes
+        return run_audit(self._parse(ir), nodes, algorithm=self.config.hash_algorithm,
+                         allowed_algorithms=self.config.allowed_algorithms, registry=self.registry, bus=self.bus)
+
+    def authorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
+                            dag_nodes: Sequence[Any] | Mapping[str, Any],
+                            approval_token: str | None = None, *, executed_by: str | None = None) -> Clearance:
+        """The executor's one call: validate, audit the DAG, and consume the approval when the
+        decision requires one. Allowed only when all of them say yes; never raises.
+
+        The approval is consumed last, so a refused DAG does not burn a human's approval."""
+        try:
+            return self._authorize(ir, dag_nodes, approval_token, executed_by)
+        except StoreError as exc:
+            # The caller may be a remote client: the store's address stays in the server log.
+            logger.error("authorizing an execution failed: %s", exc)
+            reason = "authorization failed: the approval store or the ledger does not answer"
+        except IrgovError as exc:
+            reason = f"authorization failed: {exc}"
+        except Exception:
+            logger.exception("authorizing an execution failed")
+            reason = "authorization failed: an unexpected error, described in the server log"
+        return Clearance(False, None, None, None, (reason,))
+
+    def _authorize(self, source: IR | Mapping[str, Any] | bytes | str, dag_nodes: Sequence[Any] | Mapping[str, Any],
+                   approval_token: str | None, executed_by: str | None) -> Clearance:
+        decision = self.validate(source, submitted_by=None)
+        reasons: list[str] = []
+        tenant = decision.tenant_id or None
+        digest = decision.ir_hash or None
+        if decision.status == Status.REJECT:
+            codes = [f"{v.code}: {v.message}" for v in decision.enforced_violations]
+            reasons.append("the ir is rejected: " + ("; ".join(codes) if codes else "no reason given"))
+        elif decision.status not in (Status.PASS, Status.ESCALATE):
+            reasons.append(f"unknown decision status `{decision.status}`")
+        result: DiffAuditResult | None = None
+        try:
+            ir = self._parse(source)
+        except (IRInputError, ValueError) as exc:
+            reasons.append(f"the dag cannot be audited: the ir is not valid: {exc}")
+        else:
+            try:
+                result = self.audit(ir, dag_nodes)
+            except IrgovError as exc:
+                reasons.append(f"the dag cannot be audited: {exc}")
+            else:
+                if not result.success:
+                    reasons.extend(f"dag: {p}" for p in result.problems())
+        required = decision.status == Status.ESCALATE
+        consumed: ConsumeResult | None = None
+        if required:
+            if approval_token is None:
+                reasons.append("the ir needs an approval and no approval token was given")
+            elif reasons:
+                reasons.append("the approval token was not consumed because the execution is refused")
+            else:
+                assert tenant is not None and digest is not None
+                consumed = self.approvals.consume(approval_token, tenant_id=tenant, ir_hash=digest,
+                                                  consumed_by=executed_by)
+                if not consumed.success:
+                    reason = consumed.reason.value if consumed.reason is not None else "unknown"
+                    reasons.append(f"the approval token was refused: `{reason}`")
+        return Clearance(not reasons, tenant, digest, decision.status, tuple(reasons), decision, consumed, result,
+                         required)
+
+    # -- information -------------------------------------------------------------------------
+
+    def packs(self) -> list[dict[str, Any]]:
+        return [{"name": p.name, "version": p.version, "digest": p.digest, "description": p.description}
+                for p in self.engine.packs]
+
+    def health(self) -> dict[str, Any]:
+        """Whether the ledger and the store answer; never raises."""
+        checks: dict[str, str] = {}
+        try:
+            self.ledger.get_decision("irgov-health", "sha256:" + "0" * 64)
+            checks["ledger"] = "ok"
+        except Exception as exc:
+            checks["ledger"] = f"error: {type(exc).__name__}"
+        try:
+            self.approvals.store.get("appr_health")
+            checks["approval_store"] = "ok"
+        except Exception as exc:
+            checks["approval_store"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return {"status": "ok" if ok else "degraded", "version": __version__, "engine": self.engine.engine_name,
+                "checks": checks}
+
+    # -- async twins -------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def avalidate(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None = None) -> Decision:
+        return await self._run(self.validate, ir, submitted_by=submitted_by)
+
+    async def arequest_approval(self, decision: Decision | str, requested_by: str, *, tenant_id: str | None = None,
+                                reason: str | None = None) -> ApprovalRequestView:
+        return await self._run(self.request_approval, decision, requested_by, tenant_id=tenant_id, reason=reason)
+
+    async def agrant(self, request_id: str, approver: str, tenant_id: str, *,
+                     ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
+        return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
+    async def aapprove(self, request_id: str, approver: str, tenant_id: str, *,
+                       ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
+        return await self._run(self.approve, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
+    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
+                       consumed_by: str | None = None) -> ConsumeResult:
+        return await self._run(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+
+    async def arequest_tenant(self, request_id: str) -> str | None:
+        return await self._run(self.request_tenant, request_id)
+
+    async def aget_request(self, request_id: str, tenant_id: str) -> ApprovalRequestView:
+        return await self._run(self.get_request, request_id, tenant_id)
+
+    async def alist_requests(self, tenant_id: str, *, status: str | None = None, limit: int = 50,
+                             cursor: str | None = None) -> tuple[list[ApprovalRequestView], str | None]:
+        return await self._run(self.list_requests, tenant_id, status=status, limit=limit, cursor=cursor)
+
+    async def arevoke(self, request_id: str, tenant_id: str, *, by: str,
+                      reason: str | None = None) -> ApprovalRequestView:
+        return await self._run(self.revoke, request_id, tenant_id, by=by, reason=reason)
+
+    async def aaudit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any]) -> DiffAuditResult:
+        return await self._run(self.audit, ir, dag_nodes)
+
+    async def aauthorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
+                                   dag_nodes: Sequence[Any] | Mapping[str, Any], approval_token: str | None = None,
+                                   *, executed_by: str | None = None) -> Clearance:
+        return await self._run(self.authorize_execution, ir, dag_nodes, approval_token, executed_by=executed_by)
+
+    async def ahealth(self) -> dict[str, Any]:
+        return await self._run(self.health)
+

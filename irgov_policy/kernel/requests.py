@@ -1,0 +1,197 @@
+"""The approval-request workflow: the human step between an ESCALATE decision and its token.
+
+A submitter asks for an approval of an ESCALATE decision this kernel made (the ledger, not the
+caller, says what was decided); an approver grants it and receives the token once; either may
+withdraw it. With separation of duties, whoever submitted the IR or requested the approval
+cannot grant it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..approvals import ApprovalService, ApprovalStatus
+from ..config import GovernanceConfig
+from ..errors import (
+    ApprovalError,
+    ConflictError,
+    NotEscalatedError,
+    NotFoundError,
+    SeparationOfDutiesError,
+)
+from ..ledger import REQUEST_ID, ApprovalRequest, DecisionEntry, Ledger, RequestState, new_request_id
+from ..policy.decision import Decision, Status
+from .views import ApprovalRequestView, Grant
+
+__all__ = ["REQUEST_STATUSES", "ApprovalRequests"]
+
+logger = logging.getLogger(__name__)
+
+#: what `GET /approvals?status=` filters on: the request's own state, or its approval's.
+REQUEST_STATUSES = ("requested", "pending", "consumed", "expired", "revoked")
+MAX_PRINCIPAL_LENGTH = 200
+MAX_REASON_LENGTH = 2000
+MAX_PAGE = 200
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _check_text(name: str, value: object, *, max_length: int, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise ApprovalError(f"`{name}` must be a string of 1 to {max_length} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApprovalError(f"`{name}` must not contain control characters")
+    return value
+
+
+class ApprovalRequests:
+    """The approval-request verbs of `Governance`, over its ledger and approval service."""
+
+    config: GovernanceConfig
+    approvals: ApprovalService
+    ledger: Ledger
+
+    def _view(self, request: ApprovalRequest) -> ApprovalRequestView:
+        approval = None
+        if request.approval_id is not None:
+            approval = self.approvals.get(request.approval_id, request.tenant_id)
+        return ApprovalRequestView(request, approval)
+
+    def _request_of(self, request_id: str, tenant_id: str) -> ApprovalRequest:
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            raise NotFoundError(f"approval request `{request_id}` does not exist")
+        request = self.ledger.get_request(request_id)
+        # Another tenant's request gets the same answer as a missing one.
+        if request is None or request.tenant_id != tenant_id:
+            raise NotFoundError(f"approval request `{request_id}` does not exist")
+        return request
+
+    def _escalated(self, tenant_id: str, ir_hash: str) -> DecisionEntry:
+        entry = self.ledger.get_decision(tenant_id, ir_hash)
+        if entry is None:
+            raise NotEscalatedError(f"no decision on ir `{ir_hash}` for tenant `{tenant_id}`: validate the ir first")
+        if entry.status != Status.ESCALATE:
+            raise NotEscalatedError(
+                f"ir `{ir_hash}` of tenant `{tenant_id}` was decided `{entry.status}`: "
+                "only an ESCALATE decision can be approved")
+        return entry
+
+    def request_approval(self, decision: Decision | str, requested_by: str, *, tenant_id: str | None = None,
+                         reason: str | None = None) -> ApprovalRequestView:
+        """Ask a human to approve an ESCALATE decision this kernel made. `decision` is the
+        `Decision`, or its `ir_hash` together with `tenant_id`. The ledger, not the object
+        passed in, says what was decided."""
+        tenant: str | None = decision.tenant_id if isinstance(decision, Decision) else tenant_id
+        ir_hash: str = decision.ir_hash if isinstance(decision, Decision) else decision
+        _check_text("tenant_id", tenant, max_length=100)
+        _check_text("ir_hash", ir_hash, max_length=200)
+        _check_text("requested_by", requested_by, max_length=MAX_PRINCIPAL_LENGTH)
+        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        assert isinstance(tenant, str) and isinstance(ir_hash, str)
+        entry = self._escalated(tenant, ir_hash)
+        request = ApprovalRequest(new_request_id(), tenant, ir_hash, requested_by, entry.risk_tier, now_us(),
+                                  reason=reason)
+        self.ledger.insert_request(request)
+        logger.info("approval request %s for ir %s of tenant %s by %s", request.request_id, ir_hash, tenant,
+                    requested_by)
+        return ApprovalRequestView(request, None)
+
+    def grant(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
+              reason: str | None = None) -> Grant:
+        """Approve a request: creates the approval and returns its token, once. With separation
+        of duties, whoever submitted the IR or requested the approval cannot grant it."""
+        _check_text("approver", approver, max_length=MAX_PRINCIPAL_LENGTH)
+        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        request = self._request_of(request_id, tenant_id)
+        if request.state is not RequestState.REQUESTED:
+            raise ConflictError(f"approval request `{request_id}` is already {request.state.value}")
+        if self.config.separation_of_duties:
+            if approver == request.requested_by:
+                raise SeparationOfDutiesError(
+                    f"`{approver}` requested approval request `{request_id}` and cannot grant it")
+            if approver in self.ledger.submitters(request.tenant_id, request.ir_hash):
+                raise SeparationOfDutiesError(
+                    f"`{approver}` submitted the ir of approval request `{request_id}` and cannot grant it")
+        self._escalated(request.tenant_id, request.ir_hash)
+        claimed = self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.REQUESTED,),
+                                         changes={"state": RequestState.GRANTED, "granted_by": approver,
+                                                  "granted_us": now_us()})
+        if claimed is None:
+            raise ConflictError(f"approval request `{request_id}` was granted or revoked meanwhile")
+        try:
+            approval, token = self.approvals.create(
+                request.tenant_id, request.ir_hash, ttl_seconds=ttl_seconds, created_by=approver,
+                reason=reason if reason is not None else request.reason)
+        except BaseException:
+            # Nothing was minted: give the request back so a valid grant can follow.
+            self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.GRANTED,),
+                                   changes={"state": RequestState.REQUESTED, "granted_by": None,
+                                            "granted_us": None})
+            raise
+        linked = self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.GRANTED,),
+                                        changes={"approval_id": approval.approval_id})
+        logger.info("approval request %s granted by %s as approval %s", request_id, approver,
+                    approval.approval_id)
+        return Grant(ApprovalRequestView(linked or claimed, approval), token)
+
+    def approve(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
+                reason: str | None = None) -> Grant:
+        """The approver's verb for `grant`: same checks, same single token."""
+        return self.grant(request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
+    def request_tenant(self, request_id: str) -> str | None:
+        """The tenant of an approval request, or None: lets a caller entitled to several tenants
+        find which one to check before asking for the request itself."""
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            return None
+        request = self.ledger.get_request(request_id)
+        return None if request is None else request.tenant_id
+
+    def get_request(self, request_id: str, tenant_id: str) -> ApprovalRequestView:
+        return self._view(self._request_of(request_id, tenant_id))
+
+    def list_requests(self, tenant_id: str, *, status: str | None = None, limit: int = 50,
+                      cursor: str | None = None) -> tuple[list[ApprovalRequestView], str | None]:
+        """Requests of `tenant_id`, newest first. With `status`, a page may hold fewer than
+        `limit` items while more follow: continue with the cursor until it is None."""
+        _check_text("tenant_id", tenant_id, max_length=100)
+        if status is not None and status not in REQUEST_STATUSES:
+            raise ApprovalError(f"unknown status `{status}`: use " + ", ".join(f"`{s}`" for s in REQUEST_STATUSES))
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ApprovalError(f"`limit` must be an integer from 1 to {MAX_PAGE}, not `{limit!r}`")
+        state = {"requested": RequestState.REQUESTED}.get(status or "")
+        if status in ("pending", "consumed", "expired"):
+            state = RequestState.GRANTED
+        try:
+            # `revoked` also covers approvals revoked by too many mismatches: filter after reading.
+            requests, next_cursor = self.ledger.list_requests(tenant_id, state=state, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise ApprovalError(str(exc)) from None
+        views = [self._view(r) for r in requests]
+        if status is not None:
+            views = [v for v in views if v.status == status]
+        return views, next_cursor
+
+    def revoke(self, request_id: str, tenant_id: str, *, by: str, reason: str | None = None) -> ApprovalRequestView:
+        """Withdraw a request, and revoke its approval when one was granted and is still pending."""
+        _check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
+        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        request = self._request_of(request_id, tenant_id)
+        if request.state is RequestState.REVOKED:
+            return self._view(request)
+        if request.approval_id is not None:
+            approval = self.approvals.revoke(request.approval_id, tenant_id, by=by, reason=reason)
+            if approval is not None and approval.status is not ApprovalStatus.REVOKED:
+                raise ConflictError(f"approval request `{request_id}` cannot be revoked: its approval is "
+                                    f"already {approval.status.value}")
+        after = self.ledger.transition(request_id, tenant_id=tenant_id,
+                                       from_states=(RequestState.REQUESTED, RequestState.GRANTED),
+                                       changes={"state": RequestState.REVOKED, "revoked_by": by,
+                                                "revoked_us": now_us(), "revoke_reason": reason})
+        logger.info("approval request %s revoked by %s", request_id, by)
+        return self._view(after or self._request_of(request_id, tenant_id))

@@ -1,0 +1,104 @@
+"""What the kernel hands back: approval requests as callers see them, grants, clearances.
+
+Views carry no secret a caller did not ask for: a request view never holds a token or a digest,
+and a grant's token appears in `to_dict` (its one delivery) but never in its `repr`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..approvals import Approval, ApprovalToken, ConsumeResult
+from ..audit import DiffAuditResult
+from ..events import format_timestamp
+from ..ledger import ApprovalRequest, RequestState
+from ..policy.decision import Decision
+
+__all__ = ["ApprovalRequestView", "Clearance", "Grant"]
+
+
+def _ts(us: int | None) -> str | None:
+    return None if us is None else format_timestamp(datetime.fromtimestamp(us / 1_000_000, UTC))
+
+
+@dataclass(frozen=True)
+class ApprovalRequestView:
+    """An approval request as callers see it: the request, and its approval once granted.
+    Never a token, never a digest."""
+
+    request: ApprovalRequest
+    approval: Approval | None
+
+    @property
+    def status(self) -> str:
+        if self.request.state is RequestState.REQUESTED:
+            return "requested"
+        if self.request.state is RequestState.REVOKED:
+            return "revoked"
+        if self.approval is None:
+            return "granted"  # between the grant and its approval record, or purged since
+        return self.approval.status.value
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "request_id": r.request_id,
+            "tenant_id": r.tenant_id,
+            "ir_hash": r.ir_hash,
+            "status": self.status,
+            "risk_tier": r.risk_tier,
+            "requested_by": r.requested_by,
+            "requested_at": _ts(r.created_us),
+            "reason": r.reason,
+            "granted_by": r.granted_by,
+            "granted_at": _ts(r.granted_us),
+            "revoked_by": r.revoked_by,
+            "revoked_at": _ts(r.revoked_us),
+            "revoke_reason": r.revoke_reason,
+            "approval": None if self.approval is None else self.approval.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an approver receives, once: the request, its approval and the token."""
+
+    request: ApprovalRequestView
+    token: ApprovalToken
+
+    def __repr__(self) -> str:
+        return f"Grant(request_id={self.request.request.request_id!r}, token=<redacted>)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.request.to_dict(), "token": str(self.token)}
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """The answer to "may this DAG run now?": `allowed`, and every reason it may not."""
+
+    allowed: bool
+    tenant_id: str | None
+    ir_hash: str | None
+    status: str | None
+    reasons: tuple[str, ...]
+    decision: Decision | None = None
+    approval: ConsumeResult | None = None
+    audit: DiffAuditResult | None = None
+    approval_required: bool = False
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "tenant_id": self.tenant_id,
+            "ir_hash": self.ir_hash,
+            "status": self.status,
+            "approval_required": self.approval_required,
+            "reasons": list(self.reasons),
+            "decision": None if self.decision is None else self.decision.to_dict(),
+            "approval": None if self.approval is None else self.approval.to_dict(),
+            "audit": None if self.audit is None else self.audit.to_dict(),
+            "checked_at": format_timestamp(self.checked_at),
+        }

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import StoreError
+from .storage import StoreURL, redis_client, redis_error
 
 __all__ = [
     "ApprovalRequest",
@@ -326,18 +326,10 @@ class RedisLedger:
     """The ledger in Redis, under `<prefix>ledger:`. Keys expire after the retention period."""
 
     def __init__(self, url: str, *, prefix: str = "irgov:", retention_seconds: int = 30 * 86400) -> None:
-        try:
-            import redis
-        except ImportError:  # pragma: no cover - the redis extra is installed with the redis store
-            raise StoreError("the redis ledger needs the `redis` extra: pip install 'irgov-policy[redis]'") from None
         self.prefix = prefix + "ledger:"
         self.retention_seconds = max(1, int(retention_seconds))
-        try:
-            self._client: Any = redis.Redis.from_url(url, decode_responses=True,
-                                                     socket_connect_timeout=5, socket_timeout=30)
-        except ValueError as exc:
-            raise StoreError(f"redis ledger url is invalid: {exc}") from None
-        self._redis_error: type[Exception] = redis.RedisError
+        self._client: Any = redis_client(StoreURL.parse(url, what="redis ledger"), what="redis ledger")
+        self._redis_error: type[Exception] = redis_error("redis ledger")
         self._transition = self._client.register_script(_TRANSITION)
 
     def __repr__(self) -> str:
@@ -466,18 +458,15 @@ def _cursor_key(cursor: str) -> tuple[str, str]:
     return f"{created_us:016d}", request_id
 
 
-def ledger_for_store(store_url: str, *, retention_seconds: float) -> Ledger:
+def ledger_for_store(store_url: str | StoreURL, *, retention_seconds: float) -> Ledger:
     """The ledger that lives next to the approval store `store_url`."""
-    scheme = store_url.split("://", 1)[0].lower() if "://" in store_url else ""
-    if scheme == "memory":
+    address = StoreURL.parse(store_url, what="approval store")
+    if address.scheme == "memory":
         return SQLiteLedger(":memory:")
-    if scheme == "sqlite":
-        path = Path(store_url[len("sqlite:///"):])
+    if address.scheme == "sqlite":
+        path = address.sqlite_path()
         return SQLiteLedger(str(path.with_name(path.stem + ".ledger.db")))
-    if scheme in ("redis", "rediss"):
-        parts = urlsplit(store_url)
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        server = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        return RedisLedger(server, prefix=options.get("prefix", "irgov:"),
+    if address.is_redis:
+        return RedisLedger(address.server_text(), prefix=address.options.get("prefix", "irgov:"),
                            retention_seconds=int(retention_seconds))
-    raise StoreError(f"no ledger for the approval store `{store_url}`: use `memory`, `sqlite` or `redis`")
+    raise StoreError(f"no ledger for the approval store `{address}`: use `memory`, `sqlite` or `redis`")

@@ -1,48 +1,60 @@
-"""Open an approval store from its URL: `memory://`, `sqlite:///path.db`, `redis://host:port/db`."""
+"""Open an approval store from its address (`docs/deployment.md#store-addresses`).
+
+One opener per scheme in `_OPENERS`; a new backend adds its opener here and its parser in
+`irgov_policy.storage.url`."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Callable
 
 from ..errors import StoreError
+from ..storage import StoreURL
 from .store import ApprovalStore
 
 __all__ = ["open_store"]
 
 
-def open_store(url: str) -> ApprovalStore:
-    """The store a URL names.
+def _open_memory(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+    from .store_memory import DEFAULT_MAX_RECORDS, MemoryApprovalStore
 
-    - `memory://[?max_records=N]`: in-process, lost at exit.
-    - `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`: a file; its directory is created.
-    - `redis://[user:password@]host:port/db[?prefix=irgov:&outbox=STREAM&retention=SECONDS&index_max=N]`
-      (and `rediss://` for TLS); the outbox stream defaults to `<prefix>outbox`.
-    """
-    if not isinstance(url, str) or "://" not in url:
-        raise StoreError(f"store url `{url}` must look like `memory://`, `sqlite:///path.db` or `redis://host:port/db`")
-    scheme = url.split("://", 1)[0].lower()
-    if scheme == "memory":
-        from .store_memory import DEFAULT_MAX_RECORDS, MemoryApprovalStore
+    options = url.check_options({"max_records"}, what="memory store")
+    text = options.get("max_records", str(DEFAULT_MAX_RECORDS))
+    if not text.isdigit() or int(text) < 1:
+        raise StoreError(f"memory store option `max_records` must be a positive integer, not `{text}`")
+    return MemoryApprovalStore(max_records=int(text))
 
-        options = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-        unknown = sorted(set(options) - {"max_records"})
-        if unknown:
-            raise StoreError("unknown memory store option " + ", ".join(f"`{u}`" for u in unknown))
-        text = options.get("max_records", str(DEFAULT_MAX_RECORDS))
-        if not text.isdigit():
-            raise StoreError(f"memory store option `max_records` must be a positive integer, not `{text}`")
-        return MemoryApprovalStore(max_records=int(text))
-    if scheme == "sqlite":
-        from .store_sqlite import SQLiteApprovalStore
 
-        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise StoreError(f"store url `{url}` must be `sqlite:///relative.db` or `sqlite:////absolute.db`")
-        path = url[len("sqlite:///"):]
-        if "?" in path:
-            raise StoreError(f"store url `{url}` takes no options")
-        return SQLiteApprovalStore(path)
-    if scheme in ("redis", "rediss"):
-        from .store_redis import RedisApprovalStore
+def _open_sqlite(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+    from .store_sqlite import SQLiteApprovalStore
 
-        return RedisApprovalStore(url)
-    raise StoreError(f"unknown store scheme `{scheme}` in `{url}`: use `memory`, `sqlite` or `redis`")
+    url.check_options((), what="sqlite store")
+    return SQLiteApprovalStore(url.sqlite_path())
+
+
+def _open_redis(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+    from .store_redis import RedisApprovalStore
+
+    return RedisApprovalStore(url, default_retention_seconds=retention_seconds)
+
+
+_OPENERS: dict[str, Callable[[StoreURL, int | None], ApprovalStore]] = {
+    "memory": _open_memory,
+    "sqlite": _open_sqlite,
+    "redis": _open_redis,
+    "rediss": _open_redis,
+}
+
+
+def open_store(url: str | StoreURL, *, retention_seconds: int | None = None) -> ApprovalStore:
+    """The store an address names: `memory://[?max_records=N]`, `sqlite:///relative.db`,
+    `sqlite:////absolute.db`, `redis://[user:password@]host:port/db[?options]` or `rediss://`.
+
+    `retention_seconds` is how long a shared store (Redis) keeps finished approvals, their
+    ledger entries and its outbox stream when the address sets no `retention` option."""
+    parsed = StoreURL.parse(url, what="approval store")
+    opener = _OPENERS.get(parsed.scheme)
+    if opener is None:
+        known = ", ".join(f"`{s}`" for s in sorted(_OPENERS))
+        raise StoreError(f"approval store address `{parsed}`: no approval store for scheme `{parsed.scheme}`: "
+                         f"use {known}")
+    return opener(parsed, retention_seconds)

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import ApprovalKeyError
+from ..storage import StoreURL
 from .tokens import KeyRing, load_keyring
 
 __all__ = ["default_key_file", "load_or_create_key_file"]
@@ -20,10 +21,12 @@ __all__ = ["default_key_file", "load_or_create_key_file"]
 logger = logging.getLogger(__name__)
 
 
-def default_key_file(store_url: str) -> Path:
-    """Where the embedded default keeps its generated approval key: next to the SQLite store."""
-    if store_url.startswith("sqlite:///"):
-        return Path(store_url[len("sqlite:///"):]).parent / "approval.key"
+def default_key_file(store_url: str | StoreURL) -> Path:
+    """Where the embedded default keeps its generated approval key: next to the SQLite store
+    (`sqlite:///data/x.db` -> `data/approval.key`), else `.irgov/approval.key`."""
+    address = StoreURL.parse(store_url, what="approval store")
+    if address.scheme == "sqlite":
+        return address.sqlite_path().parent / "approval.key"
     return Path(".irgov") / "approval.key"
 
 

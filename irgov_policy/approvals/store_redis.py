@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from ..errors import StoreError
 from ..events.envelope import Event
+from ..storage import StoreURL, redis_client, redis_error
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason, decode_ttl, encode_ttl
 from .store import decode_cursor, encode_cursor, expire_each
 
@@ -171,37 +172,25 @@ def _parse_positive_int(name: str, text: str) -> int:
 
 
 class RedisApprovalStore:
-    def __init__(self, url: str, *, prefix: str | None = None, outbox_stream: str | None = None,
-                 retention_seconds: int | None = None, index_max: int | None = None) -> None:
-        try:
-            import redis
-        except ImportError:  # pragma: no cover - the redis extra is installed in CI
-            raise StoreError("the redis store needs the `redis` extra: pip install 'irgov-policy[redis]'") from None
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        ours = {"prefix", "outbox", "retention", "index_max"}
-        unknown = sorted(set(options) - ours)
-        if unknown:
-            raise StoreError("unknown redis store option " + ", ".join(f"`{u}`" for u in unknown)
-                             + ": known are `index_max`, `outbox`, `prefix`, `retention`")
+    def __init__(self, url: str | StoreURL, *, prefix: str | None = None, outbox_stream: str | None = None,
+                 retention_seconds: int | None = None, index_max: int | None = None,
+                 default_retention_seconds: int | None = None) -> None:
+        address = StoreURL.parse(url, what="redis store")
+        options = address.check_options({"prefix", "outbox", "retention", "index_max"}, what="redis store")
+        self.url = address
         self.prefix = prefix if prefix is not None else options.get("prefix", DEFAULT_PREFIX)
         # Under the store's own prefix by default: deployments (or test runs) that share a server
         # under different prefixes must not share, and relay, each other's outbox.
         self.outbox_stream = outbox_stream or options.get("outbox") or (
             f"{self.prefix}outbox" if self.prefix else DEFAULT_OUTBOX_STREAM)
         self.retention_seconds = retention_seconds or (
-            _parse_positive_int("retention", options["retention"]) if "retention" in options else DEFAULT_RETENTION)
+            _parse_positive_int("retention", options["retention"]) if "retention" in options
+            else max(1, int(default_retention_seconds or DEFAULT_RETENTION)))
         self.index_max = index_max or (
             _parse_positive_int("index_max", options["index_max"]) if "index_max" in options else DEFAULT_INDEX_MAX)
-        server_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        self._server_url = server_url
-        self.outbox_url: str | None = f"{server_url}?{urlencode({'stream': self.outbox_stream})}"
-        try:
-            self._client: Any = redis.Redis.from_url(server_url, decode_responses=True,
-                                                     socket_connect_timeout=5, socket_timeout=30)
-        except ValueError as exc:
-            raise StoreError(f"redis store url is invalid: {exc}") from None
-        self._redis_error: type[Exception] = redis.RedisError
+        self.outbox_url: str | None = f"{address.server_text()}?{urlencode({'stream': self.outbox_stream})}"
+        self._client: Any = redis_client(address, what="redis store")
+        self._redis_error: type[Exception] = redis_error("redis store")
         self._create = self._client.register_script(_CREATE)
         self._consume = self._client.register_script(_CONSUME)
         self._expire = self._client.register_script(_EXPIRE)
@@ -209,8 +198,7 @@ class RedisApprovalStore:
         self._purge_one = self._client.register_script(_PURGE_ONE)
 
     def __repr__(self) -> str:
-        host = urlsplit(self._server_url).hostname
-        return f"RedisApprovalStore(host={host!r}, prefix={self.prefix!r})"
+        return f"RedisApprovalStore(host={self.url.host!r}, prefix={self.prefix!r})"
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
+from ..storage import StoreURL
 from .records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -99,8 +100,8 @@ def _record_values(record: ApprovalRecord) -> tuple[Any, ...]:
 
 class SQLiteApprovalStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser().resolve()
-        self.outbox_url: str | None = f"sqlite:///{self.path}"
+        self.path = Path(path).resolve()
+        self.outbox_url: str | None = StoreURL.for_sqlite_file(self.path).text
         self._local = threading.local()
         self._all_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []

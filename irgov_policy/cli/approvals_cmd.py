@@ -27,6 +27,7 @@ from ..approvals import (
 )
 from ..approvals.keyfile import default_key_file, load_or_create_key_file
 from ..errors import IrgovError
+from ..storage import StoreURL
 from ._common import echo_json, fail
 from .events_publish import cli_event_bus
 
@@ -68,7 +69,7 @@ def _parse_ttl(text: str | None) -> int | float | None:
 def _keyring(store_url: str, key_file: str | None, *, may_create: bool) -> KeyRing:
     """The key from `--key-file` or `IRGOV_APPROVAL_KEY`; failing both, the embedded default's
     generated key next to a SQLite store, the same file the kernel and `irgov serve` use."""
-    if key_file is not None or os.environ.get(KEY_ENV_VAR) or not store_url.startswith("sqlite:///"):
+    if key_file is not None or os.environ.get(KEY_ENV_VAR) or StoreURL.parse(store_url).scheme != "sqlite":
         return load_keyring(key_file=key_file)
     path = default_key_file(store_url)
     if may_create:

@@ -151,7 +151,7 @@ class EventBus:
         self._relay.add_sink(sink)
 
     def attach_outbox(self, url: str) -> None:
-        """Also drain another outbox (`sqlite:///abs/approvals.db` or
+        """Also drain another outbox (`sqlite:////abs/approvals.db` or
         `redis://host:port/db?stream=irgov:outbox`) into this bus's outbox and sinks."""
         source = source_from_url(url)
         if isinstance(source, SqliteSource) and getattr(self._outbox, "same_file", None) is not None \

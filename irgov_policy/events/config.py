@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import GovernanceConfig, load_config
 from ..errors import EventError
+from ..storage import redact
 from .bus import EventBus
 from .outbox import DEFAULT_OUTBOX_URL, outbox_from_url
 
@@ -49,13 +50,13 @@ def sink_from_url(url: str, factories: Mapping[str, Callable[[str], Any]] | None
     factory = table.get(scheme)
     if factory is None:
         known = ", ".join(f"`{s}`" for s in sorted(table))
-        raise EventError(f"unknown event sink `{text}`: no sink registered for scheme `{scheme}` (known: {known})")
+        raise EventError(f"unknown event sink `{redact(text)}`: no sink registered for scheme `{scheme}` (known: {known})")
     try:
         return factory(text)
     except EventError:
         raise
     except Exception as exc:
-        raise EventError(f"event sink `{text}` cannot be created: {exc}") from exc
+        raise EventError(f"event sink `{redact(text)}` cannot be created: {exc}") from exc
 
 
 def split_urls(value: str | None) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..errors import EventError
+from ..storage import StoreURL
 from .envelope import Event, format_timestamp
 
 __all__ = [
@@ -235,12 +236,19 @@ class MemoryOutbox:
 
 
 def outbox_from_url(url: str) -> Outbox:
-    """`sqlite:///path` (a durable file) or `memory:` (the bounded in-memory queue)."""
+    """`sqlite:///relative.db` or `sqlite:////absolute.db` (a durable file), or `memory://` (also
+    written `memory:` or `none`: the bounded in-memory queue)."""
     text = url.strip()
-    if text in ("memory:", "memory://", "none", ""):
+    if text in ("memory:", "none", ""):
         return MemoryOutbox()
-    if text.startswith("sqlite:"):
+    address = StoreURL.parse(text, what="outbox")
+    if address.scheme == "memory":
+        address.check_options((), what="memory outbox")
+        return MemoryOutbox()
+    if address.scheme == "sqlite":
         from .outbox_sqlite import SqliteOutbox
 
-        return SqliteOutbox.from_url(text)
-    raise EventError(f"unsupported outbox url `{url}`: use `sqlite:///path` or `memory:`")
+        address.check_options((), what="sqlite outbox")
+        return SqliteOutbox(address.sqlite_path())
+    raise EventError(f"unsupported outbox address `{address}`: use `sqlite:///relative.db`, "
+                     "`sqlite:////absolute.db` or `memory://`")

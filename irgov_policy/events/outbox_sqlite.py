@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import EventError
+from ..storage import StoreURL
 from .envelope import Event, format_timestamp
 from .outbox import OutboxRecord, SinkBacklog
 
@@ -80,16 +81,9 @@ _RECORD_COLUMNS = "o.seq, o.event_id, o.tenant_id, o.type, o.critical, o.body, o
 
 
 def sqlite_path_from_url(url: str) -> str:
-    """The file of a `sqlite:///...` URL: `sqlite:///./rel.db` is relative to the working directory,
-    `sqlite:///abs/x.db` (or `sqlite:////abs/x.db`) is absolute."""
-    if not url.startswith("sqlite:///"):
-        raise EventError(f"outbox url `{url}` is not a `sqlite:///path` url")
-    rest = url[len("sqlite://"):].split("?", 1)[0]
-    if rest.startswith(("/./", "/../")) or rest.startswith("//"):
-        rest = rest[1:]
-    if rest in ("", "/"):
-        raise EventError(f"outbox url `{url}` names no file")
-    return rest
+    """The file of a `sqlite:///...` address (`StoreURL`'s convention: `sqlite:///rel.db` is
+    relative to the working directory, `sqlite:////abs/x.db` absolute)."""
+    return str(StoreURL.parse(url, what="outbox").sqlite_path())
 
 
 def _record(row: Sequence[object], attempts: object = 0, next_at: object = None) -> OutboxRecord:
@@ -115,7 +109,7 @@ class SqliteOutbox:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
-        self.url = "sqlite:///" + (self.path[1:] if self.path.startswith("/") else self.path)
+        self.url = StoreURL.for_sqlite_file(self.path).text
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from ..errors import EventError
+from ..storage import StoreURL, redis_client
 from .envelope import Event
-from .outbox_sqlite import sqlite_path_from_url
 
 __all__ = ["OutboxSource", "RedisStreamSource", "SqliteSource", "source_from_url"]
 
@@ -31,7 +30,7 @@ class SqliteSource:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.key = "sqlite:///" + (path[1:] if path.startswith("/") else path)
+        self.key = StoreURL.for_sqlite_file(path).text
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
@@ -64,21 +63,17 @@ class RedisStreamSource:
     """A Redis stream of outbox entries with fields `event_id`, `tenant_id`, `type`, `critical`,
     `body` (the event JSON)."""
 
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        self.stream = query.get("stream", ["irgov:outbox"])[0]
-        self.client_url = parts._replace(query="", fragment="").geturl()
-        self.key = f"{self.client_url}?stream={self.stream}"
+    def __init__(self, url: str | StoreURL) -> None:
+        self.address = StoreURL.parse(url, what="outbox source")
+        self.stream = self.address.check_options({"stream"}, what="outbox source").get("stream", "irgov:outbox")
+        # The key names the source in logs and in the relay's cursors: never with a password.
+        self.key = f"{self.address.scheme}://{self.address.host}:{self.address.port}/{self.address.database}" \
+                   f"?stream={self.stream}"
         self._client: Any = None
 
     def _redis(self) -> Any:
         if self._client is None:
-            try:
-                import redis
-            except ImportError as exc:
-                raise EventError("the redis outbox source needs the `redis` package (extra `redis`)") from exc
-            self._client = redis.Redis.from_url(self.client_url, socket_timeout=5, socket_connect_timeout=5)
+            self._client = redis_client(self.address, what="redis outbox source", decode_responses=False)
         return self._client
 
     def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]:
@@ -102,8 +97,11 @@ class RedisStreamSource:
 
 
 def source_from_url(url: str) -> OutboxSource:
-    if url.startswith("sqlite:"):
-        return SqliteSource(sqlite_path_from_url(url))
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStreamSource(url)
-    raise EventError(f"unsupported outbox source `{url}`: use `sqlite:///path` or `redis://host:port/db?stream=NAME`")
+    """`sqlite:///relative.db` / `sqlite:////absolute.db`, or `redis://host:port/db?stream=NAME`."""
+    address = StoreURL.parse(url, what="outbox source")
+    if address.scheme == "sqlite":
+        return SqliteSource(str(address.sqlite_path()))
+    if address.is_redis:
+        return RedisStreamSource(address)
+    raise EventError(f"unsupported outbox source `{address}`: use `sqlite:///path` or "
+                     "`redis://host:port/db?stream=NAME`")

@@ -93,7 +93,7 @@ def test_other_one_line_errors(run, monkeypatch: pytest.MonkeyPatch) -> None:  #
     code, _, err = run("create", "--tenant", "acme", "--ir-hash", "sha256:abc")
     assert code == 1 and err.startswith("irgov: error: digest `sha256:abc`") and err.count("\n") == 1
     code, _, err = run("create", "--tenant", "acme", "--ir-hash", H1, "--store", "ftp://x")
-    assert code == 1 and "unknown store scheme `ftp`" in err
+    assert code == 1 and "has unknown scheme `ftp`" in err
     code, _, err = run("get", "appr_x", "--tenant", "acme")
     assert code == 1 and "no approval `appr_x`" in err
     monkeypatch.delenv(KEY_ENV_VAR)

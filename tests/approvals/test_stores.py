@@ -131,7 +131,7 @@ def test_redis_purge_removes_every_key(redis_client: Any, redis_url: str, redis_
 
 @pytest.mark.parametrize("url, message", [
     ("nothing", "must look like"),
-    ("ftp://host", "unknown store scheme `ftp`"),
+    ("ftp://host", "unknown scheme `ftp`"),
     ("sqlite://", "must be `sqlite:///relative.db`"),
     ("sqlite:///a.db?x=1", "takes no options"),
     ("memory://?max_records=0", "positive integer"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from irgov_policy.errors import EventError
+from irgov_policy.errors import EventError, StoreError
 from irgov_policy.events import EventBus, EventType, MemoryOutbox, MemorySink, RetryPolicy, outbox_from_url
 from irgov_policy.events.envelope import Event
 from irgov_policy.events.outbox_sqlite import SqliteOutbox, append_event_in_transaction, ensure_outbox_schema
@@ -241,8 +241,10 @@ def test_retention_keeps_events_a_sink_has_not_received(outbox_url: str, buses: 
 
 def test_outbox_urls() -> None:
     assert isinstance(outbox_from_url("memory:"), MemoryOutbox)
-    with pytest.raises(EventError, match="unsupported outbox url `ftp://x`"):
+    with pytest.raises(StoreError, match="outbox address `ftp://x` has unknown scheme `ftp`"):
         outbox_from_url("ftp://x")
+    with pytest.raises(EventError, match="unsupported outbox address `redis://h:6379/0`"):
+        outbox_from_url("redis://h:6379/0")
     with pytest.raises(EventError, match="cannot open the outbox"):
         SqliteOutbox("/proc/forbidden/outbox.db")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from ...errors import EventError
+from ...storage import StoreURL, redis_client
 from ..envelope import Event
 
 __all__ = ["RedisStreamSink"]
@@ -17,31 +17,24 @@ DEFAULT_MAXLEN = 100_000
 
 
 class RedisStreamSink:
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        self.stream = query.get("stream", [DEFAULT_STREAM])[0]
+    def __init__(self, url: str | StoreURL) -> None:
+        self.address = StoreURL.parse(url, what="redis sink")
+        options = self.address.check_options({"stream", "maxlen"}, what="redis sink")
+        self.stream = options.get("stream", DEFAULT_STREAM)
         try:
-            self.maxlen = int(query.get("maxlen", [str(DEFAULT_MAXLEN)])[0])
-        except ValueError as exc:
-            raise EventError(f"redis sink url `{url}`: `maxlen` is not an integer") from exc
+            self.maxlen = int(options.get("maxlen", str(DEFAULT_MAXLEN)))
+        except ValueError:
+            raise EventError(f"redis sink url `{self.address}`: `maxlen` is not an integer") from None
         if self.maxlen <= 0:
-            raise EventError(f"redis sink url `{url}`: `maxlen` must be positive")
-        self.client_url = parts._replace(query="", fragment="").geturl()
-        host = parts.hostname or "localhost"
-        port = parts.port or 6379
-        db = parts.path.lstrip("/") or "0"
+            raise EventError(f"redis sink url `{self.address}`: `maxlen` must be positive")
+        a = self.address
         # The name leaves out any password: it is shown by `irgov events status`.
-        self.name = f"{parts.scheme}://{host}:{port}/{db}?stream={self.stream}"
+        self.name = f"{a.scheme}://{a.host}:{a.port}/{a.database}?stream={self.stream}"
         self._client: Any = None
 
     def _redis(self) -> Any:
         if self._client is None:
-            try:
-                import redis
-            except ImportError as exc:
-                raise EventError("the redis sink needs the `redis` package (extra `redis`)") from exc
-            self._client = redis.Redis.from_url(self.client_url, socket_timeout=5, socket_connect_timeout=5)
+            self._client = redis_client(self.address, what="redis sink", decode_responses=False)
         return self._client
 
     @staticmethod

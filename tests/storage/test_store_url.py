@@ -1,0 +1,129 @@
+"""One store-address type: `sqlite:///x.db` names the same file for every store (bug 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from irgov_policy.approvals import open_store
+from irgov_policy.approvals.keyfile import default_key_file
+from irgov_policy.errors import StoreError
+from irgov_policy.events.outbox import outbox_from_url
+from irgov_policy.events.outbox_sqlite import SqliteOutbox
+from irgov_policy.events.sinks.redis_stream import RedisStreamSink
+from irgov_policy.events.sources import RedisStreamSource, SqliteSource, source_from_url
+from irgov_policy.kernel import Governance
+from irgov_policy.storage import StoreURL, redact
+
+
+@pytest.mark.parametrize("relative", ["x.db", "data/x.db"])
+def test_a_relative_sqlite_address_names_one_file_for_every_store(
+        relative: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{relative}"
+    expected = (tmp_path / relative).resolve()
+
+    store = open_store(url)
+    outbox = outbox_from_url(url)
+    source = source_from_url(url)
+    try:
+        assert Path(store.path).resolve() == expected  # type: ignore[attr-defined]
+        assert isinstance(outbox, SqliteOutbox) and Path(outbox.path).resolve() == expected
+        assert isinstance(source, SqliteSource) and Path(source.path).resolve() == expected
+        assert default_key_file(url).resolve() == expected.parent / "approval.key"
+        # The addresses the stores hand on (to the relay) name the same file again.
+        assert store.outbox_url is not None
+        assert StoreURL.parse(store.outbox_url).sqlite_path() == expected
+        assert StoreURL.parse(outbox.url).sqlite_path().resolve() == expected
+    finally:
+        source.close()
+        outbox.close()
+        store.close()
+
+
+def test_the_kernel_keeps_every_file_where_the_addresses_say(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Governance.from_config(environ={}, approval_store="sqlite:///data/approvals.db",
+                                outbox="sqlite:///data/outbox.db") as gov:
+        assert gov.approvals.store.path == (tmp_path / "data" / "approvals.db").resolve()  # type: ignore[attr-defined]
+    names = sorted(p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert "approvals.db" in names and "outbox.db" in names and "approval.key" in names
+
+
+def test_an_absolute_sqlite_address_has_four_slashes(tmp_path: Path) -> None:
+    target = tmp_path / "abs" / "x.db"
+    url = f"sqlite:///{target}"
+    assert url.startswith("sqlite:////")
+    assert StoreURL.parse(url).sqlite_path() == target
+    assert StoreURL.for_sqlite_file(target).text == url
+    assert StoreURL.parse("sqlite:///rel/x.db").sqlite_path() == Path("rel/x.db")
+
+
+def test_redis_addresses() -> None:
+    url = StoreURL.parse("rediss://alice:s3cret@redis.internal:6380/2?prefix=p:&retention=60")
+    assert (url.scheme, url.host, url.port, url.database, url.username) == ("rediss", "redis.internal", 6380, 2, "alice")
+    assert url.password == "s3cret" and dict(url.options) == {"prefix": "p:", "retention": "60"}
+    assert url.server_text() == "rediss://alice:s3cret@redis.internal:6380/2"
+    assert str(url) == "rediss://alice:***@redis.internal:6380/2?prefix=p:&retention=60"
+    assert "s3cret" not in repr(url)
+    default = StoreURL.parse("redis://localhost")
+    assert (default.port, default.database) == (6379, 0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nothing", "must look like `memory://`"),
+    ("ftp://host", "unknown scheme `ftp`"),
+    ("sqlite://", "must be `sqlite:///relative.db` or `sqlite:////absolute.db`"),
+    ("sqlite:///", "names no file"),
+    ("sqlite:///data/", "names no file"),
+    ("sqlite://host/x.db", "names a host"),
+    ("memory://somewhere", "must be `memory://`"),
+    ("redis:///0", "names no host"),
+    ("redis://h:6379/zero", "the database after the host must be a number"),
+    ("redis://h:port/0", "is malformed"),
+    ("redis://h/0?a=1&a=2", "repeats option `a`"),
+])
+def test_bad_addresses_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as caught:
+        StoreURL.parse(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_password_never_reaches_an_error_message() -> None:
+    for text in ("redis://u:hunter2@h:6379/zero", "redis://:hunter2@h:6379/0?colour=blue",
+                 "ftp://u:hunter2@h/x"):
+        with pytest.raises(StoreError) as caught:
+            open_store(text)
+        assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+    assert redact("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert redact("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_redis_users_share_the_address_type() -> None:
+    sink = RedisStreamSink("redis://:pw@h:6379/3?stream=s&maxlen=10")
+    assert sink.name == "redis://h:6379/3?stream=s" and sink.maxlen == 10
+    with pytest.raises(StoreError, match="unknown redis sink option `colour`"):
+        RedisStreamSink("redis://h:6379/3?colour=blue")
+    source = source_from_url("redis://:pw@h:6379/3?stream=o")
+    assert isinstance(source, RedisStreamSource)
+    assert source.stream == "o" and "pw" not in source.key
+
+
+def test_every_redis_client_is_built_with_the_same_settings() -> None:
+    from irgov_policy.ledger import ledger_for_store
+    from irgov_policy.storage import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
+
+    store = open_store("redis://127.0.0.1:1/0?prefix=p:")
+    ledger = ledger_for_store("redis://127.0.0.1:1/0?prefix=p:", retention_seconds=60)
+    sink = RedisStreamSink("redis://127.0.0.1:1/0?stream=s")
+    source = RedisStreamSource("redis://127.0.0.1:1/0?stream=o")
+    clients = [store._client, ledger._client, sink._redis(), source._redis()]  # type: ignore[attr-defined]
+    for client in clients:
+        kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["socket_connect_timeout"] == CONNECT_TIMEOUT
+        assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
+        assert kwargs["health_check_interval"] == HEALTH_CHECK_INTERVAL
+    for part in (store, ledger, sink, source):
+        part.close()

@@ -1,26 +1,30 @@
 """The baseline rules written by hand in plain Python: the benchmark's named baseline and the
 differential oracle of the evaluator.
 
-This is what a competent developer would write without a policy engine: the vocabularies and
-tiers as sets, one tokenizer, loops over steps. It shares nothing with `irgov_policy.policy`
-(only the strict input model and the IR hash, which both sides must compute), so a test that
-finds both agreeing on generated IRs checks the pack and the engines against an independent
-reading of the same rules (`policies/baseline.irgov.yaml`, `docs/baseline.md`).
+This is what a competent developer would write without a policy engine, from JSON bytes to a
+decision: `json.loads`, hand-written structural checks of the IR, the vocabularies and tiers as
+sets, one tokenizer, loops over steps, and the IR hash as `rfc8785` + `hashlib`. It imports
+nothing from `irgov_policy`, so it neither pays nor saves what the product's parser, validator
+or hasher cost, and a test that finds both agreeing on generated IRs checks the pack, the
+engines, the input model and the hash against an independent reading of the same rules
+(`irgov_policy/data/baseline.irgov.yaml`, `docs/baseline.md`, `irgov_policy/schemas/ir.schema.json`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from irgov_policy.errors import IRInputError
-from irgov_policy.hashing import ir_hash
-from irgov_policy.model import IR, Step, parse_ir
+import rfc8785
 
-__all__ = ["ReferenceDecision", "decide"]
+__all__ = ["ReferenceDecision", "decide", "decide_bytes", "structure_problems"]
 
 ACTIONS = frozenset({
     "deploy.website", "deploy.api", "deploy.database", "dns.update_records", "dns.create_zone",
@@ -53,6 +57,18 @@ RECORD_ACTIONS = frozenset({"odoo.create_record", "odoo.update_record", "odoo.de
 CRITICAL_MODELS = frozenset({"account.move", "account.payment", "account.invoice", "sale.order", "purchase.order"})
 ESCALATION_TIER = 2
 
+# The input limits of the IR (its JSON Schema and the strict reader's bounds), written out again.
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_STEPS = 10_000
+MAX_SAFE_INTEGER = 2**53 - 1
+IR_FIELDS = {"tenant_id", "request_id", "created_at", "intent_summary", "labels", "steps"}
+STEP_FIELDS = {"action", "provider", "resource", "params", "idempotency_key", "constraints", "budget_cents",
+               "step_id", "description", "risk_tier", "requires_approval"}
+COMPUTED = {"risk_tier", "requires_approval"}
+HASHED_OPTIONAL = ("idempotency_key", "budget_cents", "step_id", "description")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 @dataclass
 class ReferenceDecision:
@@ -62,6 +78,130 @@ class ReferenceDecision:
     step_tiers: list[int] = field(default_factory=list)
     violation_codes: list[str] = field(default_factory=list)
 
+
+# structure ------------------------------------------------------------------------------------
+
+def _text_problem(value: Any, low: int, high: int, plain: bool = False) -> bool:
+    """True when `value` is not a string of `low` to `high` characters (without controls if `plain`)."""
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return True
+    return plain and _CONTROL.search(value) is not None
+
+
+def _value_problems(value: Any, out: list[str]) -> None:
+    """JSON-ness of decoded values: nesting, string keys, finite numbers, safe integers."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            out.append("too deep")
+            continue
+        if isinstance(node, bool) or node is None or isinstance(node, str):
+            continue
+        if isinstance(node, int):
+            if abs(node) > MAX_SAFE_INTEGER:
+                out.append("unsafe integer")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                out.append("not finite")
+        elif isinstance(node, dict):
+            for key, inner in node.items():
+                if not isinstance(key, str):
+                    out.append("key not a string")
+                else:
+                    stack.append((inner, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((inner, depth + 1) for inner in node)
+        else:
+            out.append("not json")
+
+
+def _step_problems(step: Any, out: list[str]) -> None:
+    if not isinstance(step, dict):
+        out.append("step not an object")
+        return
+    if set(step) - STEP_FIELDS:
+        out.append("unknown step field")
+    for name in ("action", "provider"):
+        if name not in step or _text_problem(step[name], 1, 200):
+            out.append(name)
+    if "resource" not in step or _text_problem(step["resource"], 1, 500, plain=True):
+        out.append("resource")
+    for name in ("params", "constraints"):
+        if name in step and not isinstance(step[name], dict):
+            out.append(name)
+    key = step.get("idempotency_key")
+    if key is not None and _text_problem(key, 0, 200):
+        out.append("idempotency_key")
+    if "step_id" in step and _text_problem(step["step_id"], 1, 200):
+        out.append("step_id")
+    if "description" in step and _text_problem(step["description"], 0, 1000):
+        out.append("description")
+
+
+def _created_at_problem(value: str) -> bool:
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return True
+    return parsed.tzinfo is None
+
+
+def structure_problems(data: Any) -> list[str]:
+    """What is wrong with a decoded IR (empty when it is well-formed)."""
+    out: list[str] = []
+    _value_problems(data, out)
+    if out:
+        return out
+    if not isinstance(data, dict):
+        return ["not an object"]
+    if set(data) - IR_FIELDS:
+        out.append("unknown field")
+    if "tenant_id" not in data or _text_problem(data["tenant_id"], 1, 100, plain=True):
+        out.append("tenant_id")
+    if "request_id" in data and _text_problem(data["request_id"], 1, 200):
+        out.append("request_id")
+    if "created_at" in data and _text_problem(data["created_at"], 10, 64):
+        out.append("created_at")
+    if "intent_summary" in data and _text_problem(data["intent_summary"], 0, 2000):
+        out.append("intent_summary")
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        out.append("labels")
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
+        out.append("steps")
+    else:
+        for step in steps:
+            _step_problems(step, out)
+    if not out and "created_at" in data and _created_at_problem(data["created_at"]):
+        out.append("created_at")
+    return out
+
+
+# hash -----------------------------------------------------------------------------------------
+
+def ir_digest(data: dict[str, Any]) -> str:
+    """`sha256:HEX` of the RFC 8785 form of the IR as hashed: computed fields left out, `params`
+    and `constraints` always present, empty `labels` left out."""
+    steps = []
+    for step in data["steps"]:
+        hashed = {"action": step["action"], "provider": step["provider"], "resource": step["resource"],
+                  "params": step.get("params", {}), "constraints": step.get("constraints", {})}
+        for name in HASHED_OPTIONAL:
+            if name in step:
+                hashed[name] = step[name]
+        steps.append(hashed)
+    document: dict[str, Any] = {"tenant_id": data["tenant_id"], "steps": steps}
+    for name in ("request_id", "created_at", "intent_summary"):
+        if name in data:
+            document[name] = data[name]
+    if data.get("labels"):
+        document["labels"] = data["labels"]
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+
+
+# rules ----------------------------------------------------------------------------------------
 
 def normalize(text: str) -> str:
     """NFKC, format characters (zero-width spaces, joiners, marks) dropped, lower-cased."""
@@ -115,40 +255,41 @@ def action_tier(action: str) -> int:
     return 0
 
 
-def check_step(step: Step, codes: list[str]) -> int:
+def check_step(step: Mapping[str, Any], codes: list[str]) -> int:
     """The step's tier; its violation codes are appended to `codes` in the evaluator's order."""
+    action, provider = step["action"], step["provider"]
+    params, constraints = step.get("params", {}), step.get("constraints", {})
     tier = 0
-    if step.action in ACTIONS:
-        tier = action_tier(step.action)
+    if action in ACTIONS:
+        tier = action_tier(action)
     else:
         codes.append("UNKNOWN_ACTION")
         tier = 3  # fail closed: an unknown action is treated as critical
-    if step.provider not in PROVIDERS:
+    if provider not in PROVIDERS:
         codes.append("UNKNOWN_PROVIDER")
-    elif step.action in ACTIONS:
-        action_family = step.action.split(".", 1)[0]
-        provider_family = step.provider.split(".", 1)[0]
+    elif action in ACTIONS:
+        action_family = action.split(".", 1)[0]
+        provider_family = provider.split(".", 1)[0]
         if provider_family not in FAMILIES.get(action_family, set()):
             codes.append("PROVIDER_MISMATCH")
-    constraints = step.constraints
     production = False
     for key in ("environment", "env"):
         if key in constraints and mentions(constraints[key], PRODUCTION):
             production = True
-    if production or mentions(step.resource, PRODUCTION) or mentions(step.params, PRODUCTION):
+    if production or mentions(step["resource"], PRODUCTION) or mentions(params, PRODUCTION):
         tier = max(tier, 2)
-    if step.action in RECORD_ACTIONS and "model" in step.params:
-        model = step.params["model"]
+    if action in RECORD_ACTIONS and "model" in params:
+        model = params["model"]
         if not isinstance(model, str):
             codes.append("RULE_ERROR")
         elif normalize(model).strip() in CRITICAL_MODELS:
             tier = 3
-    if mentions(step.params, BULK):
+    if mentions(params, BULK):
         tier = 3
-    key = step.idempotency_key
+    key = step.get("idempotency_key")
     if key is None or normalize(key).strip() == "":
         codes.append("MISSING_IDEMPOTENCY_KEY")
-    budget = step.budget_cents
+    budget = step.get("budget_cents")
     if budget is not None and not is_integer(budget):
         codes.append("INVALID_BUDGET")
     if is_integer(budget) and budget < 0:
@@ -156,18 +297,14 @@ def check_step(step: Step, codes: list[str]) -> int:
     return tier
 
 
-def decide(source: IR | Mapping[str, Any]) -> ReferenceDecision:
-    """Decide on an IR (parsed, or a dict checked by the strict input model first)."""
-    if isinstance(source, IR):
-        ir = source
-    else:
-        try:
-            ir = parse_ir(source)
-        except IRInputError as exc:
-            return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"] * len(exc.problems))
-    digest = ir_hash(ir)
+def decide(data: Any) -> ReferenceDecision:
+    """Decide on a decoded IR: structure first (REJECT `INVALID_IR`), then the rules."""
+    problems = structure_problems(data)
+    if problems:
+        return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
+    digest = ir_digest(data)
     codes: list[str] = []
-    tiers = [check_step(step, codes) for step in ir.steps]
+    tiers = [check_step(step, codes) for step in data["steps"]]
     risk = max(tiers, default=0)
     if codes:  # every code the baseline reports is an ERROR
         status = "REJECT"
@@ -176,3 +313,14 @@ def decide(source: IR | Mapping[str, Any]) -> ReferenceDecision:
     else:
         status = "PASS"
     return ReferenceDecision(status, risk, digest, tiers, codes)
+
+
+def decide_bytes(data: bytes) -> ReferenceDecision:
+    """Decide on JSON bytes: size bound, `json.loads`, then `decide`."""
+    if len(data) > MAX_BYTES:
+        return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
+    try:
+        decoded = json.loads(data)
+    except (ValueError, RecursionError):
+        return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
+    return decide(decoded)

@@ -230,7 +230,9 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     message = str(error.message).replace("'", "`")
     if error.validator == "required":
         return message.replace("is a required property", "is required")
-    if error.validator == "pattern":
+    if error.validator == "not":
+        # The only `not` of the schema: `{"pattern": <a control character>}`, written without
+        # anchors because Python's `$` also matches before a final newline.
         return "contains a control character"
     return message
 

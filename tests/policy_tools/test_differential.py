@@ -1,8 +1,12 @@
 """The evaluator with the baseline pack agrees with the hand-written reference on generated IRs:
-status, risk tier, per-step tiers, violation codes (in order) and the IR hash, on both engines."""
+status, risk tier, per-step tiers, violation codes (in order) and the IR hash, on both engines,
+from decoded IRs and from JSON bytes. The reference imports nothing from the package; for an
+IR it finds malformed, the evaluator must REJECT with `INVALID_IR` problems only."""
 
 from __future__ import annotations
 
+import ast
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +15,7 @@ from hypothesis import strategies as st
 
 from irgov_policy.policy import PolicyEngine
 
-from .conftest import BASELINE, load_reference
+from .conftest import BASELINE, REPO, load_reference
 
 reference = load_reference()
 
@@ -88,13 +92,20 @@ irs = st.fixed_dictionaries(
 )
 
 
-def compare(engine: PolicyEngine, raw: dict[str, Any]) -> None:
-    expected = reference.decide(raw)
-    decision = engine.evaluate(raw)
-    got = (decision.status, decision.risk_tier, [s.tier for s in decision.steps], decision.violation_codes())
+def compare(engine: PolicyEngine, raw: dict[str, Any], *, as_bytes: bool = False) -> None:
+    if as_bytes:
+        data = json.dumps(raw).encode("utf-8")
+        expected, decision = reference.decide_bytes(data), engine.evaluate(data)
+    else:
+        expected, decision = reference.decide(raw), engine.evaluate(raw)
+    codes = decision.violation_codes()
+    if expected.violation_codes == ["INVALID_IR"]:
+        # The reference says only that the IR is malformed; the model names each problem.
+        assert decision.status == "REJECT" and codes and set(codes) == {"INVALID_IR"}, (raw, codes)
+        return
+    got = (decision.status, decision.risk_tier, [s.tier for s in decision.steps], codes)
     assert got == (expected.status, expected.risk_tier, expected.step_tiers, expected.violation_codes), raw
-    if expected.ir_hash is not None:
-        assert decision.ir_hash == expected.ir_hash
+    assert decision.ir_hash == expected.ir_hash
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
@@ -102,6 +113,22 @@ def compare(engine: PolicyEngine, raw: dict[str, Any]) -> None:
 @given(raw=irs)
 def test_evaluator_matches_the_reference(engine_name: str, raw: dict[str, Any]) -> None:
     compare(engine_named(engine_name), raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=irs)
+def test_evaluator_matches_the_reference_from_bytes(raw: dict[str, Any]) -> None:
+    compare(engine_named("auto"), raw, as_bytes=True)
+
+
+def test_the_reference_shares_no_code_with_the_package() -> None:
+    """The benchmark's baseline must not get faster or slower with the product: it imports no
+    module of the package."""
+    tree = ast.parse((REPO / "benchmarks" / "reference_baseline.py").read_text("utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported and not {m for m in imported if m.split(".")[0] == "irgov_policy"}, imported
+    assert "rfc8785" in imported and "json" in imported
 
 
 # Fixed cases for each defect the reference module lists, so a regression names its input.
@@ -118,7 +145,7 @@ DEFECT_STEPS: list[dict[str, Any]] = [
     {"action": "nope.action"}, {"provider": "nope.provider"}, {"provider": "dns.hetzner"},
     {"idempotency_key": None}, {"idempotency_key": " "}, {"budget_cents": "5"}, {"budget_cents": -1},
     {"budget_cents": 1.5}, {"budget_cents": True}, {"params": {"ratio": 0.1, "text": "a\x00b"}},
-    {"resource": "bad\x01resource"},
+    {"resource": "bad\x01resource"}, {"resource": "course/x\n"}, {"resource": "\x7f"},
 ]
 
 

@@ -155,15 +155,19 @@ def problem_from_exception(exc: BaseException) -> ProblemError:
 
 
 class ProblemRoute(APIRoute):
-    """An `APIRoute` whose every error, including request validation and dependencies, is a
-    problem document."""
+    """An `APIRoute` whose every error, including request validation, dependencies and
+    `prepare`, is a problem document."""
+
+    async def prepare(self, request: Request) -> Request:
+        """Runs before the route reads its body or its dependencies; returns the request to handle."""
+        return request
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             try:
-                return await original(request)
+                return await original(await self.prepare(request))
             except Exception as exc:
                 return problem_response(problem_from_exception(exc), request.url.path)
 

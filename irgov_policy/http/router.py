@@ -5,7 +5,6 @@ tenants (another tenant's request is answered 404, as if it did not exist). No r
 carries a token digest; the token itself appears once, in the answer to a grant.
 """
 
-import inspect
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -16,7 +15,8 @@ from ..errors import IRInputError
 from ..kernel import REQUEST_STATUSES, Governance
 from ..strict_json import loads_strict
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
-from .problems import ProblemError, ProblemRoute, problem_responses
+from .guard import authenticated_principal, guarded_route_class
+from .problems import ProblemError, problem_responses
 from .schemas import (
     DAG_SCHEMA,
     ApprovalRequestOut,
@@ -38,6 +38,8 @@ __all__ = ["create_router"]
 ANY_ROLE = (Role.SUBMITTER, Role.APPROVER, Role.ADMIN)
 SUBMITTERS = (Role.SUBMITTER, Role.ADMIN)
 APPROVERS = (Role.APPROVER, Role.ADMIN)
+# Routes answered without credentials (their name is the endpoint function's).
+PUBLIC_ROUTES = frozenset({"health"})
 REQUEST_ID_PATTERN = r"^areq_[0-9a-f]{32}$"
 RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="an approval request id")]
 
@@ -62,15 +64,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
     authenticate: Authenticator = auth if auth is not None else ApiKeyAuth(governance.config.api_keys)
     limits = governance.engine.limits
 
-    async def current_principal(request: Request) -> Principal:
-        found = authenticate(request)
-        principal = await found if inspect.isawaitable(found) else found
-        if not isinstance(principal, Principal):
-            raise ProblemError(401, "unauthorized", "the request is not authenticated")
-        return principal
-
     def role(*allowed: Role) -> Any:
-        async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        async def dependency(principal: Annotated[Principal, Depends(authenticated_principal)]) -> Principal:
             if principal.role not in allowed:
                 raise ProblemError(403, "forbidden-role",
                                    f"role `{principal.role.value}` may not do this: it needs "
@@ -79,17 +74,10 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         return Depends(dependency)
 
     async def read_json(request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
-            raise ProblemError(413, "too-large", f"the body of {declared} bytes exceeds the limit of "
-                                                 f"{limits.max_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limits.max_bytes:
-                raise ProblemError(413, "too-large", f"the body exceeds the limit of {limits.max_bytes} bytes")
+        # The guard has authenticated the caller and bounded the body already.
+        body = await request.body()
         try:
-            return loads_strict(bytes(body), max_bytes=limits.max_bytes, max_depth=limits.max_depth)
+            return loads_strict(body, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
         except IRInputError as exc:
             items = [{"pointer": p.pointer or "/", "message": p.message} for p in exc.problems]
             raise ProblemError(400, "invalid-json", f"the body is not strict json: {exc}", errors=items) from None
@@ -111,7 +99,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         return ProblemError(422, "invalid-ir", "; ".join(f"{i['pointer']}: {i['message']}" for i in items),
                             errors=items)
 
-    router = APIRouter(route_class=ProblemRoute, tags=["governance"])
+    router = APIRouter(route_class=guarded_route_class(authenticate, limits.max_bytes, public=PUBLIC_ROUTES),
+                       tags=["governance"])
     errors_auth = problem_responses(401, 403)
     ir_schema = ir_body_schema()
     pair_schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["ir", "dag"],

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +15,7 @@ import pytest
 from kernel.flows import ESCALATE_IR, dag_for
 
 from .conftest import API_KEYS, KEYS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from .live import free_port, running
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +24,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRGOV_")}
     env["IRGOV_API_KEYS"] = ",".join(API_KEYS)
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from irgov_policy.cli import main; main()", "serve", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    argv = [sys.executable, "-c", "from irgov_policy.cli import main; main()", "serve", "--port", str(port),
+            "--log-level", "warning"]
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("irgov serve did not start: " + (workdir / "server.log").read_text())
-        time.sleep(0.1)
-    yield base
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running(argv, cwd=workdir, env=env, health_url=base + "/health"):
+        yield base
     # the embedded defaults were used: state and the generated key live under ./.irgov
     assert (workdir / ".irgov" / "approvals.db").exists()
     assert oct((workdir / ".irgov" / "approval.key").stat().st_mode & 0o777) == "0o600"

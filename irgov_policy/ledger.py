@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 
 from .errors import StoreError
 from .storage import StoreURL, redis_client, redis_error
+from .text_rules import REQUEST_ID, new_request_id
 
 __all__ = [
     "ApprovalRequest",
@@ -42,12 +42,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ID = re.compile(r"areq_[0-9a-f]{32}")
-_CURSOR = re.compile(r"(\d{16}):(areq_[0-9a-f]{32})")
-
-
-def new_request_id() -> str:
-    return "areq_" + secrets.token_hex(16)
+_CURSOR = re.compile(rf"(\d{{16}}):({REQUEST_ID.pattern})")
 
 
 class RequestState(StrEnum):

@@ -19,6 +19,14 @@ from ..events.bus import EventBus
 from ..events.envelope import Event, format_timestamp, new_event, uuid7
 from ..events.types import EventType
 from ..hashing import DEFAULT_ALLOWED_ALGORITHMS, HashRegistry, verify_digest
+from ..text_rules import (
+    APPROVAL_ID_PREFIX,
+    MAX_PRINCIPAL_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TENANT_LENGTH,
+    check_text,
+    holds_token,
+)
 from .records import (
     Approval,
     ApprovalRecord,
@@ -31,7 +39,7 @@ from .records import (
     validate_ttl,
 )
 from .store import ApprovalStore
-from .tokens import TOKEN_PREFIX, ApprovalToken, KeyRing, is_well_formed_token, new_token
+from .tokens import ApprovalToken, KeyRing, is_well_formed_token, new_token
 
 __all__ = ["ApprovalPage", "ApprovalService"]
 
@@ -40,9 +48,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TTL = 3600
 DEFAULT_MAX_TTL = 7 * 86_400
 DEFAULT_RETENTION = 7 * 86_400
-MAX_TENANT_LENGTH = 100
-MAX_NAME_LENGTH = 200
-MAX_REASON_LENGTH = 2000
 MAX_PAGE = 1000
 
 
@@ -52,21 +57,6 @@ class ApprovalPage:
 
     items: list[Approval]
     next_cursor: str | None
-
-
-def _check_text(name: str, value: object, *, max_length: int, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ApprovalError(f"`{name}` must be a string, not `{type(value).__name__}`")
-    if not value or len(value) > max_length:
-        raise ApprovalError(f"`{name}` must have 1 to {max_length} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ApprovalError(f"`{name}` must not contain control characters")
-    if TOKEN_PREFIX in value:
-        # Refused without echoing: this text would be logged and published.
-        raise ApprovalError(f"`{name}` holds an approval token")
-    return value
 
 
 def _utc_now() -> datetime:
@@ -135,7 +125,7 @@ class ApprovalService:
         return self._key
 
     def _check_ir_hash(self, ir_hash: object) -> str:
-        if isinstance(ir_hash, str) and TOKEN_PREFIX in ir_hash:
+        if isinstance(ir_hash, str) and holds_token(ir_hash):
             # A token passed where the hash goes (swapped arguments): refuse without echoing it.
             raise DigestError("`ir_hash` holds an approval token, not an `ALGO:HEX` digest")
         verify_digest(ir_hash, allowed=self.allowed_algorithms, registry=self._registry)
@@ -189,18 +179,18 @@ class ApprovalService:
     def create(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
                created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
         """A pending approval and its token. The token is returned here and nowhere else."""
-        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
         ttl = validate_ttl(self.default_ttl if ttl_seconds is None else ttl_seconds, max_ttl=self.max_ttl)
-        _check_text("created_by", created_by, max_length=MAX_NAME_LENGTH, optional=True)
-        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        check_text("created_by", created_by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         keyring = self._keyring()
         now = self._now()
         created_us = to_us(now)
         token = new_token()
         kid, digest = keyring.digest_current(token)
         record = ApprovalRecord(
-            approval_id="appr_" + uuid7(created_us // 1000).hex,
+            approval_id=APPROVAL_ID_PREFIX + uuid7(created_us // 1000).hex,
             tenant_id=tenant_id,
             ir_hash=ir_hash,
             token_kid=kid,
@@ -235,9 +225,9 @@ class ApprovalService:
 
         A token of another tenant is reported as `token_not_found` to the caller (it learns
         nothing), while the event records `tenant_mismatch` under the owning tenant."""
-        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
-        _check_text("consumed_by", consumed_by, max_length=MAX_NAME_LENGTH, optional=True)
+        check_text("consumed_by", consumed_by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
         keyring = self._keyring()
         now = self._now()
         now_us = to_us(now)
@@ -304,8 +294,8 @@ class ApprovalService:
 
     def get(self, approval_id: str, tenant_id: str) -> Approval | None:
         """The approval when it exists and belongs to `tenant_id`; None otherwise (same answer)."""
-        _check_text("approval_id", approval_id, max_length=MAX_NAME_LENGTH, optional=False)
-        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        check_text("approval_id", approval_id, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         record = self.store.get(approval_id)
         if record is None or record.tenant_id != tenant_id:
             return None
@@ -316,7 +306,7 @@ class ApprovalService:
              cursor: str | None = None) -> ApprovalPage:
         """Approvals of `tenant_id`, newest first. A pending approval past its expiry is listed
         as expired (the sweeper records it)."""
-        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise ApprovalError(f"`limit` must be an integer from 1 to {MAX_PAGE}, not `{limit!r}`")
         wanted: ApprovalStatus | None = None
@@ -335,10 +325,10 @@ class ApprovalService:
                reason: str | None = None) -> Approval | None:
         """Revoke a pending approval. Returns the approval as it now is (a finished one keeps its
         state), or None when no approval of `tenant_id` has this id."""
-        _check_text("approval_id", approval_id, max_length=MAX_NAME_LENGTH, optional=False)
-        _check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH, optional=False)
-        _check_text("by", by, max_length=MAX_NAME_LENGTH, optional=True)
-        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        check_text("approval_id", approval_id, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
+        check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         record = self.store.get(approval_id)
         if record is None or record.tenant_id != tenant_id:
             return None

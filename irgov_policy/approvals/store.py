@@ -11,12 +11,13 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import ApprovalError
 from ..events.envelope import Event
+from ..text_rules import APPROVAL_ID
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
 
 __all__ = ["ApprovalStore", "decide_consume", "decode_cursor", "encode_cursor"]
 
 REVOKED_BY_MISMATCHES = "too_many_mismatches"
-_CURSOR = re.compile(r"(\d{16}):(appr_[0-9a-f]{32})")
+_CURSOR = re.compile(rf"(\d{{16}}):({APPROVAL_ID.pattern})")
 
 
 @runtime_checkable

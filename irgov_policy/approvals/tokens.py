@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ApprovalKeyError
+from ..text_rules import TOKEN_PREFIX
 
 __all__ = [
     "KEY_ENV_VAR",
@@ -38,7 +39,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PREFIX = "irgap_"
 KEY_ENV_VAR = "IRGOV_APPROVAL_KEY"
 MIN_SECRET_BYTES = 32
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from ..errors import IRInputError
 from ..kernel import REQUEST_STATUSES, Governance
 from ..strict_json import loads_strict
+from ..text_rules import REQUEST_ID_PATTERN
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
 from .guard import authenticated_principal, guarded_route_class
 from .problems import ProblemError, problem_responses
@@ -40,7 +41,6 @@ SUBMITTERS = (Role.SUBMITTER, Role.ADMIN)
 APPROVERS = (Role.APPROVER, Role.ADMIN)
 # Routes answered without credentials (their name is the endpoint function's).
 PUBLIC_ROUTES = frozenset({"health"})
-REQUEST_ID_PATTERN = r"^areq_[0-9a-f]{32}$"
 RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="an approval request id")]
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..model import ir_schema
+from ..text_rules import MAX_DIGEST_LENGTH, MAX_REASON_LENGTH, MAX_TENANT_LENGTH, TEXT_PATTERN
 
 __all__ = [
     "ApprovalOut",
@@ -30,33 +31,30 @@ __all__ = [
     "ir_body_schema",
 ]
 
-TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class RequestApprovalBody(_Strict):
-    tenant_id: str = Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)
-    ir_hash: str = Field(min_length=1, max_length=200, description="`ALGO:HEX` of an IR this server escalated")
-    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    tenant_id: str = Field(min_length=1, max_length=MAX_TENANT_LENGTH, pattern=TEXT_PATTERN)
+    ir_hash: str = Field(min_length=1, max_length=MAX_DIGEST_LENGTH, description="`ALGO:HEX` of an IR this server escalated")
+    reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON_LENGTH, pattern=TEXT_PATTERN)
 
 
 class GrantBody(_Strict):
     # Strict: JSON `true` or `"60"` is not a number of seconds (lax mode would read `true` as 1).
     ttl_seconds: StrictInt | None = Field(default=None, gt=0, description="default from the server configuration")
-    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON_LENGTH, pattern=TEXT_PATTERN)
 
 
 class ConsumeBody(_Strict):
-    tenant_id: str = Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)
-    ir_hash: str = Field(min_length=1, max_length=200)
+    tenant_id: str = Field(min_length=1, max_length=MAX_TENANT_LENGTH, pattern=TEXT_PATTERN)
+    ir_hash: str = Field(min_length=1, max_length=MAX_DIGEST_LENGTH)
     token: str = Field(min_length=1, max_length=200)
 
 
 class RevokeBody(_Strict):
-    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON_LENGTH, pattern=TEXT_PATTERN)
 
 
 class ApprovalOut(BaseModel):

@@ -2,7 +2,8 @@
 
 A submitter asks for an approval of an ESCALATE decision this kernel made (the ledger, not the
 caller, says what was decided); an approver grants it and receives the token once; either may
-withdraw it. With separation of duties, whoever submitted the IR or requested the approval
+withdraw it. Text is checked by `text_rules`, the same rules the approval service applies, so a
+request this workflow accepts can always be granted. With separation of duties, whoever submitted the IR or requested the approval
 cannot grant it.
 """
 
@@ -20,8 +21,17 @@ from ..errors import (
     NotFoundError,
     SeparationOfDutiesError,
 )
-from ..ledger import REQUEST_ID, ApprovalRequest, DecisionEntry, Ledger, RequestState, new_request_id
+from ..ledger import ApprovalRequest, DecisionEntry, Ledger, RequestState
 from ..policy.decision import Decision, Status
+from ..text_rules import (
+    MAX_DIGEST_LENGTH,
+    MAX_PRINCIPAL_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TENANT_LENGTH,
+    REQUEST_ID,
+    check_text,
+    new_request_id,
+)
 from .views import ApprovalRequestView, Grant
 
 __all__ = ["REQUEST_STATUSES", "ApprovalRequests"]
@@ -30,23 +40,11 @@ logger = logging.getLogger(__name__)
 
 #: what `GET /approvals?status=` filters on: the request's own state, or its approval's.
 REQUEST_STATUSES = ("requested", "pending", "consumed", "expired", "revoked")
-MAX_PRINCIPAL_LENGTH = 200
-MAX_REASON_LENGTH = 2000
 MAX_PAGE = 200
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _check_text(name: str, value: object, *, max_length: int, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        raise ApprovalError(f"`{name}` must be a string of 1 to {max_length} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ApprovalError(f"`{name}` must not contain control characters")
-    return value
 
 
 class ApprovalRequests:
@@ -88,10 +86,10 @@ class ApprovalRequests:
         passed in, says what was decided."""
         tenant: str | None = decision.tenant_id if isinstance(decision, Decision) else tenant_id
         ir_hash: str = decision.ir_hash if isinstance(decision, Decision) else decision
-        _check_text("tenant_id", tenant, max_length=100)
-        _check_text("ir_hash", ir_hash, max_length=200)
-        _check_text("requested_by", requested_by, max_length=MAX_PRINCIPAL_LENGTH)
-        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        check_text("tenant_id", tenant, max_length=MAX_TENANT_LENGTH)
+        check_text("ir_hash", ir_hash, max_length=MAX_DIGEST_LENGTH)
+        check_text("requested_by", requested_by, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         assert isinstance(tenant, str) and isinstance(ir_hash, str)
         entry = self._escalated(tenant, ir_hash)
         request = ApprovalRequest(new_request_id(), tenant, ir_hash, requested_by, entry.risk_tier, now_us(),
@@ -105,8 +103,8 @@ class ApprovalRequests:
               reason: str | None = None) -> Grant:
         """Approve a request: creates the approval and returns its token, once. With separation
         of duties, whoever submitted the IR or requested the approval cannot grant it."""
-        _check_text("approver", approver, max_length=MAX_PRINCIPAL_LENGTH)
-        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        check_text("approver", approver, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         request = self._request_of(request_id, tenant_id)
         if request.state is not RequestState.REQUESTED:
             raise ConflictError(f"approval request `{request_id}` is already {request.state.value}")
@@ -159,7 +157,7 @@ class ApprovalRequests:
                       cursor: str | None = None) -> tuple[list[ApprovalRequestView], str | None]:
         """Requests of `tenant_id`, newest first. With `status`, a page may hold fewer than
         `limit` items while more follow: continue with the cursor until it is None."""
-        _check_text("tenant_id", tenant_id, max_length=100)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         if status is not None and status not in REQUEST_STATUSES:
             raise ApprovalError(f"unknown status `{status}`: use " + ", ".join(f"`{s}`" for s in REQUEST_STATUSES))
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
@@ -179,8 +177,8 @@ class ApprovalRequests:
 
     def revoke(self, request_id: str, tenant_id: str, *, by: str, reason: str | None = None) -> ApprovalRequestView:
         """Withdraw a request, and revoke its approval when one was granted and is still pending."""
-        _check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
-        _check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         request = self._request_of(request_id, tenant_id)
         if request.state is RequestState.REVOKED:
             return self._view(request)

@@ -1,0 +1,84 @@
+"""The rules for short text a caller hands the kernel: names, reasons, tenants and ids.
+
+One module, so the kernel, the approval service, the ledger and the HTTP layer refuse the same
+values with the same words. A value the kernel accepts must be one every service below it accepts
+too, or a request could be taken that can never be granted.
+
+- Lengths: `tenant_id` 1-100 characters, principals (who asked, granted, consumed, revoked) and
+  ids 1-200, reasons 1-2000, digests at most 200.
+- No control characters (U+0000-U+001F, U+007F): these values reach logs, terminals and events.
+- No approval token: text holding `irgap_` is refused without being echoed, because a token
+  pasted into the wrong field would otherwise be logged and published.
+- Ids: an approval request is `areq_` + 32 hex digits, an approval `appr_` + 32 hex digits.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from .errors import ApprovalError
+
+__all__ = [
+    "APPROVAL_ID",
+    "APPROVAL_ID_PREFIX",
+    "MAX_DIGEST_LENGTH",
+    "MAX_PRINCIPAL_LENGTH",
+    "MAX_REASON_LENGTH",
+    "MAX_TENANT_LENGTH",
+    "REQUEST_ID",
+    "REQUEST_ID_PATTERN",
+    "REQUEST_ID_PREFIX",
+    "TEXT_PATTERN",
+    "TOKEN_PREFIX",
+    "check_text",
+    "has_control_characters",
+    "holds_token",
+    "new_request_id",
+]
+
+MAX_TENANT_LENGTH = 100
+MAX_PRINCIPAL_LENGTH = 200
+MAX_REASON_LENGTH = 2000
+MAX_DIGEST_LENGTH = 200
+
+#: every approval token starts with it, so secret scanners and these rules recognise one.
+TOKEN_PREFIX = "irgap_"
+REQUEST_ID_PREFIX = "areq_"
+APPROVAL_ID_PREFIX = "appr_"
+REQUEST_ID = re.compile(REQUEST_ID_PREFIX + "[0-9a-f]{32}")
+APPROVAL_ID = re.compile(APPROVAL_ID_PREFIX + "[0-9a-f]{32}")
+#: the same rules as JSON Schema patterns, for the HTTP layer's models and paths.
+REQUEST_ID_PATTERN = f"^{REQUEST_ID.pattern}$"
+TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control_characters(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def holds_token(value: str) -> bool:
+    """Whether `value` looks like it holds an approval token (its prefix is enough)."""
+    return TOKEN_PREFIX in value
+
+
+def check_text(name: str, value: object, *, max_length: int, optional: bool = False) -> str | None:
+    """`value` if it is acceptable text for the argument `name`, None if it is None and
+    `optional`; otherwise `ApprovalError` naming the argument (never echoing a token)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ApprovalError(f"`{name}` must be a string, not `{type(value).__name__}`")
+    if not value or len(value) > max_length:
+        raise ApprovalError(f"`{name}` must have 1 to {max_length} characters")
+    if has_control_characters(value):
+        raise ApprovalError(f"`{name}` must not contain control characters")
+    if holds_token(value):
+        raise ApprovalError(f"`{name}` holds an approval token")
+    return value
+
+
+def new_request_id() -> str:
+    return REQUEST_ID_PREFIX + secrets.token_hex(16)

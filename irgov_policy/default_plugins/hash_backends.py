@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from ..hashing import Blake3Backend, Sha256Backend
-from ..hookspecs import hookimpl
+from ..hookspecs import RegisterHashBackend, hookimpl
 
 
 @hookimpl
-def irgov_register_hash_backends(register: Callable[[Any], None]) -> None:
+def irgov_register_hash_backends(register: RegisterHashBackend) -> None:
     register(Sha256Backend())
     register(Blake3Backend())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..events.sinks import JsonlSink, LogSink, RedisStreamSink, WebhookSink
-from ..hookspecs import hookimpl
+from ..hookspecs import RegisterEventSink, hookimpl
 
 
 @hookimpl
-def irgov_register_event_sinks(register: Callable[..., None]) -> None:
+def irgov_register_event_sinks(register: RegisterEventSink) -> None:
     register("log", LogSink)
     register("jsonl", JsonlSink)
     register("redis", RedisStreamSink)

@@ -28,16 +28,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
-from . import hookspecs
 from .errors import PluginError
 from .events.bus import EventBus, MemorySink
 from .events.envelope import Event
+from .plugins import IrgovPluginManager
 from .policy.decision import Decision, RuleHit, Violation
 from .policy.evaluator import PolicyEngine
-from .policy.plugin_hooks import collect_cel_functions, collect_rule_pack_paths
+from .policy.plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policy.shipped import baseline_pack_path
 
 __all__ = [
@@ -113,18 +112,15 @@ def make_ir(*steps: Mapping[str, Any], tenant_id: str = "tenant-test", request_i
 
 # -- engines -------------------------------------------------------------------------------------
 
-def plugin_manager_for(plugins: Iterable[object]) -> pluggy.PluginManager:
+def plugin_manager_for(plugins: Iterable[object]) -> IrgovPluginManager:
     """A private plugin manager holding only `plugins` (modules or objects with `irgov_*` hook
-    implementations); a misspelt hook fails here, as it does for installed plugins."""
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
+    implementations). A broken plugin fails here with the one-line `PluginError` an installed
+    one gets (misspelt hook, wrong signature, a raise, a name registered twice)."""
+    manager = IrgovPluginManager()
     for plugin in plugins:
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin)}"
         manager.register(plugin, name=name)
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin `{exc.plugin}` implements an unknown hook: {exc}") from exc
+    manager.registrations()
     return manager
 
 
@@ -146,7 +142,7 @@ def build_engine(packs: Iterable[str | Path] = (), plugins: Iterable[object] = (
         manager = plugin_manager_for(plugins)
         paths.extend(collect_rule_pack_paths(manager))
         all_functions.update(collect_cel_functions(manager))
-        manager.hook.irgov_register_checks(register=all_checks.append)
+        all_checks.extend(collect_checks(manager))
     for name, function in (functions or {}).items():
         if name in all_functions:
             raise PluginError(f"cel function `{name}` is registered twice")

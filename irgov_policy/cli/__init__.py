@@ -13,6 +13,7 @@ import os
 import click
 
 from .._version import __version__
+from ..errors import PluginError
 
 __all__ = ["main"]
 
@@ -47,6 +48,16 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # A broken plugin is found by whichever command loads plugins first: it reads the same
+        # one line in all of them, never a traceback.
+        try:
+            return super().invoke(ctx)
+        except PluginError as exc:
+            from ._common import UsageFailure
+
+            raise UsageFailure(str(exc)) from exc
+
 
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -57,6 +68,9 @@ def _configure_logging() -> None:
     """The library never configures logging; the program does: one line per record on stderr,
     warnings and up unless `IRGOV_LOG_LEVEL` says otherwise."""
     package_logger = logging.getLogger("irgov_policy")
+    if os.environ.get("IRGOV_TRACE_PLUGINS", "").strip() not in ("", "0"):
+        # Asked for explicitly: hook calls are logged at INFO, shown whatever the level below.
+        logging.getLogger("irgov_policy.plugins.trace").setLevel(logging.INFO)
     if package_logger.handlers or logging.getLogger().handlers:
         return  # the host (or a test harness) already decides where records go
     level = os.environ.get("IRGOV_LOG_LEVEL", "WARNING").upper()
@@ -71,6 +85,7 @@ def _configure_logging() -> None:
 def main() -> None:
     """Governance for AI pipeline plans: validate, approve, audit.
 
-    Set IRGOV_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) to see more or less of what happens.
+    Set IRGOV_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) to see more or less of what happens, and
+    IRGOV_TRACE_PLUGINS=1 to see each plugin hook call with its duration.
     """
     _configure_logging()

@@ -29,18 +29,11 @@ __all__ = [
 
 
 def sink_factories() -> dict[str, Callable[[str], Any]]:
+    """Sink factories by URL scheme, as plugins registered them (a scheme registered by two
+    plugins has already been refused by the plugin manager)."""
     from ..plugins import get_plugin_manager
 
-    factories: dict[str, Callable[[str], Any]] = {}
-
-    def register(scheme: str, factory: Callable[[str], Any]) -> None:
-        key = scheme.lower().rstrip(":")
-        if key in factories:
-            raise EventError(f"event sink scheme `{key}` is registered twice")
-        factories[key] = factory
-
-    get_plugin_manager().hook.irgov_register_event_sinks(register=register)
-    return factories
+    return {r.name: r.value for r in get_plugin_manager().registrations("event sink")}
 
 
 def sink_from_url(url: str, factories: Mapping[str, Callable[[str], Any]] | None = None) -> Any:

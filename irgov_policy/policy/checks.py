@@ -66,6 +66,8 @@ class PythonCheck:
 
 def as_check(candidate: Any) -> PythonCheck:
     """Normalise what a plugin registered; refuse anything that is not a check."""
+    if isinstance(candidate, PythonCheck):
+        return candidate
     step = getattr(candidate, "check_step", None)
     whole = getattr(candidate, "check_ir", None)
     if callable(step) or callable(whole):

@@ -1,7 +1,8 @@
 """Plugins observing events through `irgov_on_event(event)`, delivered by the relay like a sink.
 
-Each implementation is called on its own: one that raises is logged and does not keep the others
-from seeing the event, and is not retried (an observer must not raise)."""
+Each implementation is called on its own (traced like every hook call under `IRGOV_TRACE_PLUGINS`):
+one that raises is logged and does not keep the others from seeing the event, and is not retried
+(an observer must not raise)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class ObserverSink:
     def deliver(self, event: Event) -> None:
         for impl in self.manager.hook.irgov_on_event.get_hookimpls():
             try:
-                impl.function(event=event)
+                self.manager.call_impl(impl, "irgov_on_event", {"event": event})
             except Exception as exc:
                 logger.warning("plugin %s failed observing event %s (%s): %s", impl.plugin_name, event.id,
                                event.type, type(exc).__name__)

@@ -33,10 +33,11 @@ from typing import Any
 from timing import median_seconds
 
 from irgov_policy.policy import PolicyEngine, available_engines
+from irgov_policy.policy.shipped import baseline_pack_path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PACK = REPO / "policies" / "baseline.irgov.yaml"
+PACK = baseline_pack_path()
 
 
 def _reference() -> Any:

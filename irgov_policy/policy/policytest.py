@@ -8,6 +8,8 @@ files). Every problem is a `SourceProblem` at `file:line:col`. Running the cases
 
 from __future__ import annotations
 
+import os
+
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,7 +200,7 @@ def parse_policy_test(text: str | bytes, file: str, *, base_dir: Path | None = N
     base = base_dir if base_dir is not None else Path(file).parent
     packs: list[Path] = []
     for i, name in enumerate(data["packs"]):
-        target = base / name
+        target = Path(os.path.normpath(base / name))  # `../x` named as the file it reaches
         if not target.exists():
             problems.append(located.problem(("packs", i), f"rule pack `{name}` does not exist"))
         packs.append(target)

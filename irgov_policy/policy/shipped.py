@@ -11,5 +11,6 @@ BASELINE_PACK = "baseline.irgov.yaml"
 
 
 def baseline_pack_path() -> Path:
-    """The baseline pack installed with the package (a copy of `policies/baseline.irgov.yaml`)."""
+    """The baseline pack installed with the package: its one copy (the policy tests in `policies/`
+    load this file too)."""
     return Path(str(resources.files("irgov_policy").joinpath("data", BASELINE_PACK)))

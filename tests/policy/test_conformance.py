@@ -15,7 +15,7 @@ from irgov_policy.policy.primitives import PrimitiveError, RuleMatch
 
 from .conftest import ENGINES, REPO, baseline_engine
 
-SHIPPED = sorted((REPO / "policies").glob("*.irgov.yaml"))
+SHIPPED = sorted((REPO / "irgov_policy" / "data").glob("*.irgov.yaml"))
 assert SHIPPED, "no shipped packs found"
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,15 @@ def load_errors(tmp_path: Path, body: str, engine: str = "celpy", name: str = "p
     return [str(p).replace(str(tmp_path) + "/", "") for p in info.value.problems]
 
 
-def test_shipped_copy_of_the_baseline_is_identical() -> None:
-    shipped = REPO / "irgov_policy" / "data" / "baseline.irgov.yaml"
-    assert shipped.read_bytes() == BASELINE.read_bytes()
+def test_the_baseline_pack_exists_once_and_is_the_one_the_package_loads() -> None:
+    from irgov_policy.policy.shipped import baseline_pack_path
+
+    copies = []
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "build"]
+        copies += [Path(folder) / name for name in files if name == "baseline.irgov.yaml"]
+    assert copies == [BASELINE]
+    assert baseline_pack_path().resolve() == BASELINE.resolve()
 
 
 def test_baseline_starts_with_the_schema_modeline_and_names_the_schema() -> None:

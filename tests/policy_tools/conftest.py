@@ -7,7 +7,7 @@ from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
-BASELINE = POLICIES / "baseline.irgov.yaml"
+BASELINE = REPO / "irgov_policy" / "data" / "baseline.irgov.yaml"
 
 
 def load_reference() -> ModuleType:

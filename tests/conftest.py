@@ -1,5 +1,13 @@
-"""Shared fixtures. Redis tests use the real server; they skip when it does not answer, except
-under IRGOV_REQUIRE_REDIS=1 (set by CI), where they fail instead."""
+"""Shared fixtures. Redis tests use the real server (db 15 of 127.0.0.1:6379, or
+`IRGOV_TEST_REDIS_URL`); they skip when it does not answer, except under IRGOV_REQUIRE_REDIS=1
+(set by CI), where they fail instead.
+
+Every test that uses the `redis_url` fixture, directly or through another fixture, is marked
+`redis` at collection, so `-m "not redis"` deselects it. A fixture that reaches Redis only for
+one of its parameters (`request.getfixturevalue`) gives that parameter the mark itself
+(`pytest.param("redis", marks=pytest.mark.redis)`); a test that reaches `redis_url` without the
+mark fails, so none is missed.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +25,23 @@ def _redis_required() -> bool:
     return os.environ.get("IRGOV_REQUIRE_REDIS") == "1"
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, _redis_server: str) -> str:
     """URL of a live Redis server (db 15 by default); skips or fails when none answers."""
+    if request.node.get_closest_marker("redis") is None:
+        pytest.fail(f"`{request.node.nodeid}` reaches redis without the `redis` mark: "
+                    "give its redis parameter `marks=pytest.mark.redis`")
+    return _redis_server
+
+
+@pytest.fixture(scope="session")
+def _redis_server() -> str:
     try:
         import redis
     except ImportError:  # pragma: no cover - the test extra installs redis

@@ -8,9 +8,8 @@ files). Every problem is a `SourceProblem` at `file:line:col`. Running the cases
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-STORES = ["memory", "sqlite", "redis"]
+# The redis parameter carries the mark itself: it reaches `redis_url` at run time only.
+STORES = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 
 def redis_store_url(redis_url: str, prefix: str) -> str:

@@ -97,7 +97,6 @@ def test_exactly_once_sqlite_processes(sqlite_url: str) -> None:
     service.store.close()
 
 
-@pytest.mark.redis
 def test_exactly_once_redis_processes(redis_client: Any, redis_url: str, redis_prefix: str) -> None:
     url = redis_store_url(redis_url, redis_prefix)
     service = _pool_test(url)

@@ -187,7 +187,6 @@ def test_state_machine(machine: type[ApprovalMachine]) -> None:
     run_state_machine_as_test(machine, settings=_settings)
 
 
-@pytest.mark.redis
 def test_state_machine_redis(redis_client: Any, redis_url: str, redis_prefix: str) -> None:
     from hypothesis.stateful import run_state_machine_as_test
 

@@ -74,7 +74,6 @@ def test_memory_store_is_bounded() -> None:
     service.create("acme", H1)
 
 
-@pytest.mark.redis
 def test_redis_keys_live_ttl_plus_retention_and_replay_is_recognised(
         redis_client: Any, redis_url: str, redis_prefix: str) -> None:
     """Defect 5 of the original: the Redis store never worked. Keys outlive `expires_at` by the
@@ -95,7 +94,6 @@ def test_redis_keys_live_ttl_plus_retention_and_replay_is_recognised(
     store.close()
 
 
-@pytest.mark.redis
 def test_redis_tenant_index_is_bounded(redis_client: Any, redis_url: str, redis_prefix: str) -> None:
     store = open_store(redis_store_url(redis_url, redis_prefix) + "&index_max=5")
     clock = Clock()
@@ -113,7 +111,6 @@ def test_redis_tenant_index_is_bounded(redis_client: Any, redis_url: str, redis_
     store.close()
 
 
-@pytest.mark.redis
 def test_redis_purge_removes_every_key(redis_client: Any, redis_url: str, redis_prefix: str) -> None:
     store = open_store(redis_store_url(redis_url, redis_prefix))
     clock = Clock()
@@ -156,7 +153,6 @@ def test_list_status_values() -> None:
     assert [s.value for s in ApprovalStatus] == ["pending", "consumed", "expired", "revoked"]
 
 
-@pytest.mark.redis
 def test_redis_outbox_stream_lives_under_the_store_prefix(redis_client: Any, redis_url: str,
                                                           redis_prefix: str) -> None:
     """Stores under different prefixes on one server keep (and relay) separate outboxes."""
@@ -169,7 +165,6 @@ def test_redis_outbox_stream_lives_under_the_store_prefix(redis_client: Any, red
     store.close()
 
 
-@pytest.mark.redis
 def test_redis_outbox_stream_drops_entries_past_the_retention(redis_client: Any, redis_url: str,
                                                               redis_prefix: str) -> None:
     """The outbox stream is bounded like the keys: entries older than the retention are trimmed."""

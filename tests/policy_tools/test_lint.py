@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from irgov_policy.cli import main
 from irgov_policy.policy.lint import constant_references, lint_paths
 
-from .conftest import BASELINE, POLICIES
+from .conftest import BASELINE
 
 ENGINES = ["celpy", "cel-cpp"]
 

@@ -33,6 +33,10 @@ class GovernanceConfig:
     """rule pack files or folders; empty means the shipped baseline pack"""
     plugin_packs: bool = True
     """also use the packs plugins register"""
+    require_signed_packs: bool = False
+    """every entry of `packs` must be a bundle signed by one of `trusted_pack_keys`"""
+    trusted_pack_keys: tuple[str, ...] = ()
+    """public keys whose bundle signatures are accepted: `ed25519:BASE64` or PEM file paths"""
     engine: str = "auto"
     """CEL engine: auto, celpy or cel-cpp"""
     decision_budget_ms: float = 250.0

@@ -10,6 +10,7 @@ The tree::
     ├── ConfigError           a configuration value that cannot be used
     ├── PolicyError           rule packs and policy tests
     │   ├── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
+    │   │   └── BundleError   a pack bundle that is malformed, tampered with or not signed by a trusted key
     │   └── PolicyTestLoadError  a policy test file that cannot be loaded (file:line:col problems)
     ├── ApprovalError         approvals service
     │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 __all__ = [
     "ApprovalError",
     "ApprovalKeyError",
+    "BundleError",
     "ConfigError",
     "ConflictError",
     "DigestError",
@@ -118,6 +120,18 @@ class PackLoadError(PolicyError):
     def __init__(self, problems: list[SourceProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems) or "rule pack refused")
+
+
+class BundleError(PackLoadError):
+    """A pack bundle was refused: malformed, tampered with, unsigned or signed by no trusted key.
+    The message is one line naming the bundle file."""
+
+    def __init__(self, message: str, file: str = "") -> None:
+        super().__init__([SourceProblem(file, 1, 1, message)])
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class PolicyTestLoadError(PolicyError):

@@ -20,6 +20,7 @@ __all__ = ["main"]
 # command name -> (module, attribute); the module is imported on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("approvals_cmd", "approvals_group"),
+    "bundle": ("bundle_cmd", "bundle_group"),
     "check": ("check_cmd", "check_command"),
     "diff": ("diff_cmd", "diff_command"),
     "events": ("events_cmd", "events_group"),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputProblem, IRInputError, PackLoadError, PolicyError, SourceProblem
+from ..errors import InputProblem, IRInputError, PolicyError
 from ..events.bus import EventBus
 from ..events.envelope import new_event
 from ..hashing import DEFAULT_ALGORITHM, digest_bytes, digest_object, ir_hash
@@ -23,11 +23,12 @@ from .cel.base import CelEvalError, create_engine
 from .checks import Finding, PythonCheck, as_check
 from .decision import Decision, HighRiskStep, RuleHit, Status, StepResult, Violation
 from .functions import family
-from .pack import PACK_SUFFIX, RulePack, load_pack
+from .pack import RulePack, load_pack
 from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policyset import CompiledRule, PolicySet
 from .primitives import PrimitiveError
 from .shipped import baseline_pack_path
+from .sources import PackTrust, load_pack_sources
 
 __all__ = ["DEFAULT_BUDGET_MS", "VOCABULARY_RULES", "PolicyEngine", "ir_variables", "step_variables"]
 
@@ -126,12 +127,13 @@ class PolicyEngine:
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path], engine: str = "auto", *, include_plugin_packs: bool = False,
-                   **options: Any) -> PolicyEngine:
-        """Load pack files (a directory means every `*.irgov.yaml` in it) and compose them."""
-        files = _expand(paths)
+                   trust: PackTrust | None = None, **options: Any) -> PolicyEngine:
+        """Load pack files (a directory means every `*.irgov.yaml` in it, a `.tar.gz` a bundle,
+        verified under `trust`) and compose them."""
+        packs = load_pack_sources(paths, trust=trust)
         if include_plugin_packs:
-            files += [Path(p) for p in collect_rule_pack_paths()]
-        return cls.from_packs([load_pack(f) for f in files], engine, **options)
+            packs += [load_pack(p) for p in collect_rule_pack_paths()]
+        return cls.from_packs(packs, engine, **options)
 
     @classmethod
     def default(cls, engine: str = "auto", **options: Any) -> PolicyEngine:
@@ -422,20 +424,3 @@ def _rule_error(pack: str, rule: str, message: str, index: int | None) -> Violat
 def _reasons(result: StepResult) -> str:
     top = [h.reason for h in result.hits if h.mode == "enforce" and h.tier == result.tier]
     return "; ".join(dict.fromkeys(top)) or f"tier {result.tier}"
-
-
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Pack files named by `paths`; a directory without packs is a load error (evaluating with
-    no vocabulary would reject every IR, hiding a mistyped path behind plausible decisions)."""
-    files: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(path.rglob(f"*{PACK_SUFFIX}"))
-            if not found:
-                raise PackLoadError([SourceProblem(str(path), 1, 1,
-                                                   f"no rule packs (`*{PACK_SUFFIX}`) in this directory")])
-            files.extend(found)
-        else:
-            files.append(path)
-    return files

@@ -6,16 +6,18 @@ from .cloudevent import from_cloudevent, to_cloudevent
 from .envelope import Event, format_timestamp, new_event, uuid7
 from .outbox import DEFAULT_OUTBOX_URL, MemoryOutbox, Outbox, outbox_from_url
 from .relay import RetryPolicy
-from .types import CRITICAL_EVENT_TYPES, EventType, is_critical
+from .types import CRITICAL_EVENT_TYPES, EXTENSION_EVENT_TYPES, EventType, ExtensionEventType, is_critical
 
 __all__ = [
     "CRITICAL_EVENT_TYPES",
     "DEFAULT_OUTBOX_URL",
+    "EXTENSION_EVENT_TYPES",
     "BusStatus",
     "Event",
     "EventBus",
     "EventSink",
     "EventType",
+    "ExtensionEventType",
     "MemoryOutbox",
     "MemorySink",
     "Outbox",

@@ -10,15 +10,17 @@ from typing import Any
 
 import jsonschema
 
-from .types import EventType
+from .types import EventType, ExtensionEventType
 
 __all__ = ["payload_problems", "payload_schema"]
 
 
 @cache
 def payload_schema(event_type: str) -> dict[str, Any]:
-    """The JSON Schema of the payload of `event_type` (one of the nine `EventType` values)."""
-    EventType(event_type)  # refuses unknown types with a ValueError
+    """The JSON Schema of the payload of `event_type` (one of the nine `EventType` values or an
+    `ExtensionEventType`)."""
+    if event_type not in {t.value for t in ExtensionEventType}:
+        EventType(event_type)  # refuses unknown types with a ValueError
     text = resources.files("irgov_policy.events").joinpath(f"schemas/{event_type}.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -1,10 +1,11 @@
-"""The nine governance event types of the contract, and which of them are critical."""
+"""The nine governance event types of the contract, the extension types this package adds, and
+which of them are critical."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["CRITICAL_EVENT_TYPES", "EventType", "is_critical"]
+__all__ = ["CRITICAL_EVENT_TYPES", "EXTENSION_EVENT_TYPES", "EventType", "ExtensionEventType", "is_critical"]
 
 
 class EventType(StrEnum):
@@ -31,5 +32,19 @@ CRITICAL_EVENT_TYPES = frozenset(
 )
 
 
+
+
+class ExtensionEventType(StrEnum):
+    """Types beyond the contract's nine, same envelope (docs/events.md, "Extension types")."""
+
+    PACKS_RELOADED = "ir.packs_reloaded"
+
+
+EXTENSION_EVENT_TYPES = frozenset(ExtensionEventType)
+
+# A change of the rules in force is an audit fact: it must not be lost either.
+_CRITICAL_EXTENSION_TYPES = frozenset({ExtensionEventType.PACKS_RELOADED})
+
+
 def is_critical(event_type: str) -> bool:
-    return event_type in CRITICAL_EVENT_TYPES
+    return event_type in CRITICAL_EVENT_TYPES or event_type in _CRITICAL_EXTENSION_TYPES

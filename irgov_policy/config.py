@@ -37,6 +37,14 @@ class GovernanceConfig:
     """every entry of `packs` must be a bundle signed by one of `trusted_pack_keys`"""
     trusted_pack_keys: tuple[str, ...] = ()
     """public keys whose bundle signatures are accepted: `ed25519:BASE64` or PEM file paths"""
+    watch_packs: bool = True
+    """reload `packs` (and `shadow_packs`) when their files change, once the kernel is started"""
+    shadow_packs: tuple[str, ...] = ()
+    """a candidate pack set decided beside the active one on live traffic, never enforced"""
+    decision_log: str | None = None
+    """a JSONL file receiving every decision with its IR, for replay"""
+    decision_log_redact: str = "params"
+    """what the decision log leaves out: `none`, `params` (step parameter values) or `ir`"""
     engine: str = "auto"
     """CEL engine: auto, celpy or cel-cpp"""
     decision_budget_ms: float = 250.0

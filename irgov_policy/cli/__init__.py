@@ -79,6 +79,10 @@ def _configure_logging() -> None:
     handler.setFormatter(_OneLineFormatter())
     package_logger.addHandler(handler)
     package_logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
+    # Audit lines (a change of the pack set in force, shadow divergences) are always shown.
+    audit_logger = logging.getLogger("irgov_policy.audit")
+    if audit_logger.getEffectiveLevel() > logging.INFO:
+        audit_logger.setLevel(logging.INFO)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

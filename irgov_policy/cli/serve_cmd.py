@@ -1,11 +1,22 @@
-"""`irgov serve`: the HTTP API with uvicorn, on the embedded defaults unless configured."""
+"""`irgov serve`: the HTTP API with uvicorn, on the embedded defaults unless configured.
+
+SIGHUP reloads the rule packs (proved first; the set in force stays when the new one fails),
+in a thread of its own so the server keeps answering meanwhile. It never stops the server.
+"""
 
 from __future__ import annotations
+
+import signal
+import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import IrgovError
 from ._common import fail
+
+if TYPE_CHECKING:
+    from ..kernel import Governance
 
 __all__ = ["serve_command"]
 
@@ -31,4 +42,16 @@ def serve_command(host: str, port: int, config_path: str | None, log_level: str)
         fail(f"cannot start: {exc}")
     if not app.state.governance.config.api_keys:
         click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
+    _reload_on_hangup(app.state.governance)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _reload_on_hangup(governance: Governance) -> None:
+    if not hasattr(signal, "SIGHUP"):  # pragma: no cover - Windows has no SIGHUP
+        return
+
+    def on_hangup(signum: int, frame: object) -> None:
+        threading.Thread(target=governance.reload_packs, kwargs={"by": "SIGHUP", "trigger": "signal"},
+                         name="irgov-sighup-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hangup)

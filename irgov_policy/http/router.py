@@ -27,7 +27,8 @@ from .schemas import (
     GrantBody,
     GrantOut,
     HealthOut,
-    PackOut,
+    PackSetOut,
+    ReloadOut,
     RequestApprovalBody,
     RequestListOut,
     RevokeBody,
@@ -230,18 +231,32 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         view = await governance.arevoke(request_id, tenant, by=principal.name, reason=body.reason)
         return JSONResponse(view.to_dict())
 
-    @router.get("/packs", summary="The rule packs in force",
-                responses={200: {"model": list[PackOut], "description": "name, version and digest of each pack"},
+    @router.get("/packs", summary="The rule pack set in force, its reloads, shadow set and decision log",
+                responses={200: {"model": PackSetOut, "description": "digest, loaded_at, each pack, last reload "
+                                                                     "and its error"},
                            **errors_auth})
     async def packs(principal: Annotated[Principal, role(*ANY_ROLE)]) -> JSONResponse:
-        return JSONResponse(governance.packs())
+        return JSONResponse(governance.pack_status())
+
+    @router.post("/packs/reload", summary="Reload the rule packs: proved by load, lint and policy tests first",
+                 responses={200: {"model": ReloadOut, "description": "the reload; on failure (`ok` false) the "
+                                                                     "set in force stays"},
+                            **errors_auth})
+    async def reload_packs(principal: Annotated[Principal, role(Role.ADMIN)]) -> JSONResponse:
+        # The pack set is every tenant's: an admin of some tenants only may not change it.
+        if principal.tenants is not None:
+            raise ProblemError(403, "forbidden-tenant", "reloading the rule packs needs an admin of every tenant")
+        result = await governance.areload_packs(by=principal.name, trigger="api")
+        return JSONResponse(result.to_dict())
 
     @router.get("/health", summary="Liveness and readiness (no credentials needed)",
                 responses={200: {"model": HealthOut, "description": "the store and the ledger answer"},
                            503: {"model": HealthOut, "description": "a dependency does not answer"}})
     async def health() -> JSONResponse:
         report = await governance.ahealth()
-        body = {"status": report["status"], "version": report["version"]}
+        # Unauthenticated: the pack set's digest and times, never the reload error's text.
+        packs = {k: report["packs"][k] for k in ("digest", "loaded_at", "last_reload_failed_at")}
+        body = {"status": report["status"], "version": report["version"], "packs": packs}
         return JSONResponse(body, status_code=200 if report["status"] == "ok" else 503)
 
     return router

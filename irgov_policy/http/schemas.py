@@ -129,9 +129,60 @@ class PackOut(BaseModel):
     description: str
 
 
+class ReloadOut(BaseModel):
+    ok: bool
+    changed: bool
+    trigger: Literal["watch", "signal", "api", "call"]
+    by: str
+    at: str
+    old_digest: str
+    new_digest: str | None
+    error: str | None
+
+
+class ShadowOut(BaseModel):
+    digest: str
+    loaded_at: str
+    packs: list[dict[str, str]]
+    decisions: int
+    divergences: int
+    errors: int
+    last_divergence: dict[str, Any] | None
+    last_reload_error: ReloadOut | None
+
+
+class DecisionLogOut(BaseModel):
+    path: str
+    redact: Literal["none", "params", "ir"]
+    written: int
+    failed: int
+
+
+class PackSetOut(BaseModel):
+    digest: str
+    loaded_at: str
+    loaded_by: str
+    engine: str
+    packs: list[PackOut]
+    reloads: int
+    failed_reloads: int
+    last_reload: ReloadOut | None
+    last_reload_error: ReloadOut | None
+    watching: bool
+    shadow: ShadowOut | None
+    decision_log: DecisionLogOut | None
+
+
+class HealthPacksOut(BaseModel):
+    digest: str
+    loaded_at: str
+    last_reload_failed_at: str | None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
+    packs: HealthPacksOut
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..approvals import ApprovalService, KeyRing, load_keyring, open_store
@@ -22,7 +22,12 @@ from ..events.config import sink_factories, sink_from_url
 from ..hashing import HashRegistry, default_registry
 from ..ledger import Ledger, ledger_for_store
 from ..model import InputLimits
+from ..policy.candidate import prove_candidate
 from ..policy.evaluator import PolicyEngine
+from ..policy.pack import RulePack, load_pack
+from ..policy.plugin_hooks import collect_rule_pack_paths
+from ..policy.shipped import baseline_pack_path
+from ..policy.sources import PackTrust, load_pack_sources
 
 __all__ = [
     "KernelParts",
@@ -33,6 +38,9 @@ __all__ = [
     "build_ledger",
     "build_parts",
     "build_registry",
+    "build_trust",
+    "compose_engine",
+    "prove_engine",
     "resolve_config",
 ]
 
@@ -78,22 +86,38 @@ def build_keyring(config: GovernanceConfig) -> KeyRing:
     return load_or_create_key_file(default_key_file(config.approval_store))
 
 
-def build_engine(config: GovernanceConfig) -> PolicyEngine:
-    """The policy engine for `packs` (or the shipped baseline), `engine`, the decision budget,
-    `hash_algorithm` and the input limits."""
-    options: dict[str, Any] = {"budget_ms": config.decision_budget_ms, "hash_algorithm": config.hash_algorithm}
-    if config.packs:
-        engine = PolicyEngine.from_paths(config.packs, config.engine,
-                                         include_plugin_packs=config.plugin_packs, **options)
-    elif config.plugin_packs:
-        engine = PolicyEngine.default(config.engine, **options)
-    else:
-        from ..policy.shipped import baseline_pack_path
+def build_trust(config: GovernanceConfig) -> PackTrust:
+    """Which pack bundles may be loaded: `require_signed_packs` and `trusted_pack_keys`."""
+    return PackTrust.from_settings(config.require_signed_packs, config.trusted_pack_keys)
 
-        engine = PolicyEngine.from_paths([baseline_pack_path()], config.engine, **options)
+
+def compose_engine(config: GovernanceConfig, packs: Sequence[RulePack]) -> PolicyEngine:
+    """The policy engine for `packs` (loaded from `packs` sources) plus the shipped baseline when
+    no source is configured and the plugins' packs with `plugin_packs`; `engine`, the decision
+    budget, `hash_algorithm` and the input limits."""
+    chosen = list(packs)
+    if not config.packs:
+        chosen.append(load_pack(baseline_pack_path()))
+    if config.plugin_packs:
+        chosen += [load_pack(p) for p in collect_rule_pack_paths()]
+    engine = PolicyEngine.from_packs(chosen, config.engine, budget_ms=config.decision_budget_ms,
+                                     hash_algorithm=config.hash_algorithm)
     engine.limits = InputLimits(max_bytes=config.max_bytes, max_depth=config.max_depth,
                                 max_steps=config.max_steps)
     return engine
+
+
+def build_engine(config: GovernanceConfig) -> PolicyEngine:
+    """The policy engine of the configuration, its bundles verified under `build_trust`."""
+    return compose_engine(config, load_pack_sources(config.packs, trust=build_trust(config)))
+
+
+def prove_engine(config: GovernanceConfig, sources: Sequence[str] | None = None) -> PolicyEngine:
+    """A candidate engine for a reload: loaded, linted and its policy tests run
+    (`irgov_policy.policy.candidate`); `sources` defaults to `packs`."""
+    chosen = tuple(config.packs if sources is None else sources)
+    return prove_candidate(chosen, lambda packs: compose_engine(replace(config, packs=chosen), packs),
+                           trust=build_trust(config), engine=config.engine)
 
 
 def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = ()) -> EventBus:

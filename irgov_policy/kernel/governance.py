@@ -24,13 +24,15 @@ from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
 from ..errors import IrgovError, IRInputError, StoreError
-from ..events import EventBus
+from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..ledger import DecisionEntry, Ledger
 from ..model import IR, load_ir, parse_dag_nodes, parse_ir
+from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
 from ..policy.evaluator import PolicyEngine
 from .build import build_parts, resolve_config
+from .packs import PackLifecycle
 from .requests import ApprovalRequests, now_us
 from .views import ApprovalRequestView, Clearance, Grant
 
@@ -49,9 +51,9 @@ class Governance(ApprovalRequests):
 
     def __init__(self, config: GovernanceConfig, *, engine: PolicyEngine, approvals: ApprovalService,
                  ledger: Ledger, bus: EventBus, registry: HashRegistry | None = None,
-                 sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> None:
+                 sweep_interval: float = DEFAULT_SWEEP_INTERVAL, lifecycle: PackLifecycle | None = None) -> None:
         self.config = config
-        self.engine = engine
+        self.pack_lifecycle = lifecycle if lifecycle is not None else PackLifecycle(config, engine, bus=bus)
         self.approvals = approvals
         self.ledger = ledger
         self.bus = bus
@@ -68,16 +70,29 @@ class Governance(ApprovalRequests):
         """Build from a `GovernanceConfig`, a configuration file, or (None) the embedded defaults
         plus `IRGOV_*` variables. `sinks` are extra event sinks (objects) besides `event_sinks`."""
         parts = build_parts(resolve_config(config, environ=environ, **overrides), sinks=sinks)
+        try:
+            lifecycle = PackLifecycle(parts.config, parts.engine, bus=parts.bus)
+        except BaseException:
+            for part in (parts.ledger, parts.approvals.store, parts.bus):
+                with contextlib.suppress(Exception):
+                    part.close()
+            raise
         return cls(parts.config, engine=parts.engine, approvals=parts.approvals, ledger=parts.ledger,
-                   bus=parts.bus, registry=parts.registry, sweep_interval=sweep_interval)
+                   bus=parts.bus, registry=parts.registry, sweep_interval=sweep_interval, lifecycle=lifecycle)
+
+    @property
+    def engine(self) -> PolicyEngine:
+        """The policy engine of the pack set in force (a reload replaces it; take it once per use)."""
+        return self.pack_lifecycle.engine
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Governance:
-        """Start the event relay and the approval sweeper threads (idempotent)."""
+        """Start the event relay, the approval sweeper and the pack watcher threads (idempotent)."""
         self.bus.start()
         if self._sweeper is None:
             self._sweeper = ApprovalSweeper(self.approvals, self.sweep_interval).start()
+        self.pack_lifecycle.start_watching()
         return self
 
     async def astart(self) -> Governance:
@@ -89,6 +104,7 @@ class Governance(ApprovalRequests):
 
             self._sweep_task = asyncio.get_running_loop().create_task(
                 run_sweeper(self.approvals, self.sweep_interval), name="irgov-approval-sweeper")
+        self.pack_lifecycle.start_watching()
         return self
 
     def add_sink(self, sink: Any) -> None:
@@ -113,7 +129,7 @@ class Governance(ApprovalRequests):
         if self._sweep_task is not None:
             self._sweep_task.cancel()
             self._sweep_task = None
-        for name, part in (("bus", self.bus), ("approval store", self.approvals.store), ("ledger", self.ledger)):
+        for name, part in (("pack lifecycle", self.pack_lifecycle), ("bus", self.bus), ("approval store", self.approvals.store), ("ledger", self.ledger)):
             try:
                 part.close()
             except Exception as exc:  # closing is best effort; each part is tried
@@ -122,6 +138,7 @@ class Governance(ApprovalRequests):
     async def astop(self) -> None:
         """Stop what `astart` started on this loop (the sweeper task and delivery), keeping the
         stores open: a host's lifespan can end and start again with the same kernel."""
+        await asyncio.to_thread(self.pack_lifecycle.stop_watching)
         task = self._sweep_task
         self._sweep_task = None
         if task is not None:
@@ -151,7 +168,7 @@ class Governance(ApprovalRequests):
     def validate(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None = None) -> Decision:
         """Decide on one IR (never raises) and publish its `ir.validated_*` event. The decision
         is recorded in the ledger, with `submitted_by`, so it can later be approved."""
-        decision = self.engine.evaluate(ir, bus=self.bus)
+        decision = self.pack_lifecycle.decide(ir, bus=self.bus, submitted_by=submitted_by)
         if decision.tenant_id and decision.ir_hash:
             entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
                                   decision.request_id, now_us())
@@ -251,6 +268,20 @@ class Governance(ApprovalRequests):
         return [{"name": p.name, "version": p.version, "digest": p.digest, "description": p.description}
                 for p in self.engine.packs]
 
+    def pack_status(self) -> dict[str, Any]:
+        """The pack set in force (`digest`, `loaded_at`, `packs`), its reloads (`last_reload`,
+        `last_reload_error`), the shadow set and the decision log."""
+        return self.pack_lifecycle.status()
+
+    def reload_packs(self, *, by: str, trigger: str = "call") -> ReloadResult:
+        """Load, lint and test the packs as they now are and put them in force; on failure the
+        set in force stays and the result (and `pack_status()`) says why. Never raises for a
+        bad pack set."""
+        return self.pack_lifecycle.reload(by=by, trigger=trigger)
+
+    async def areload_packs(self, *, by: str, trigger: str = "call") -> ReloadResult:
+        return await self._run(self.reload_packs, by=by, trigger=trigger)
+
     def health(self) -> dict[str, Any]:
         """Whether the ledger and the store answer; never raises."""
         checks: dict[str, str] = {}
@@ -265,8 +296,13 @@ class Governance(ApprovalRequests):
         except Exception as exc:
             checks["approval_store"] = f"error: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
+        holder = self.pack_lifecycle.holder
+        failed = holder.last_error
+        packs = {"digest": holder.active.digest, "loaded_at": format_timestamp(holder.active.loaded_at),
+                 "last_reload_error": None if failed is None else failed.error,
+                 "last_reload_failed_at": None if failed is None else format_timestamp(failed.at)}
         return {"status": "ok" if ok else "degraded", "version": __version__, "engine": self.engine.engine_name,
-                "checks": checks}
+                "checks": checks, "packs": packs}
 
     # -- async twins -------------------------------------------------------------------------
 

@@ -166,6 +166,7 @@ def test_openapi_is_complete(client: TestClient) -> None:
         ("post", "/validate"), ("post", "/diff-audit"), ("post", "/authorize"), ("post", "/approvals"),
         ("post", "/approvals/{request_id}/grant"), ("post", "/approvals/consume"), ("get", "/approvals/{request_id}"),
         ("get", "/approvals"), ("post", "/approvals/{request_id}/revoke"), ("get", "/packs"), ("get", "/health"),
+        ("post", "/packs/reload"),
     }
     found = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     assert found == expected
@@ -173,7 +174,7 @@ def test_openapi_is_complete(client: TestClient) -> None:
         for method, op in ops.items():
             assert op.get("summary"), (method, path)
             assert any(code.startswith("2") for code in op["responses"]), (method, path)
-            if method == "post" and not path.endswith(("/grant", "/revoke")):
+            if method == "post" and not path.endswith(("/grant", "/revoke", "/packs/reload")):
                 assert "requestBody" in op, (method, path)
             if path != "/health":
                 assert op["security"] == [{"bearer": []}]
@@ -185,8 +186,10 @@ def test_openapi_is_complete(client: TestClient) -> None:
 
 def test_packs_and_health(client: TestClient) -> None:
     packs = client.get("/packs", headers=bearer("alice")).json()
-    assert packs and all(p["digest"].startswith("sha256:") for p in packs)
-    assert client.get("/health").json()["status"] == "ok"
+    assert packs["packs"] and all(p["digest"].startswith("sha256:") for p in packs["packs"])
+    assert packs["digest"].startswith("sha256:") and packs["last_reload_error"] is None
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["packs"]["digest"] == packs["digest"]
 
 
 def test_api_key_entries() -> None:

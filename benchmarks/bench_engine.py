@@ -26,14 +26,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from timing import median_seconds
+from timing import interleaved_seconds
 
 from irgov_policy.policy import PolicyEngine, available_engines
 from irgov_policy.policy.shipped import baseline_pack_path
+from irgov_policy.strict_json import loads_strict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -87,19 +87,6 @@ def make_ir(steps: int, salt: int = 0) -> bytes:
     }).encode("utf-8")
 
 
-def distinct_irs_seconds(fn: Callable[[bytes], Any], irs: list[bytes], repeat: int) -> float:
-    """Median seconds per IR over `repeat` passes, each over IRs never seen before by `fn`'s
-    caches (the evaluator memoises token sets of strings; the reference does not)."""
-    samples = []
-    for batch in range(repeat):
-        chunk = irs[batch::repeat]
-        t0 = time.perf_counter()
-        for ir in chunk:
-            fn(ir)
-        samples.append((time.perf_counter() - t0) / len(chunk))
-    return statistics.median(samples)
-
-
 def cold_start(runs: int) -> tuple[float, float]:
     """Median wall seconds of `irgov check examples/pass.json` and of `python -c pass`."""
     irgov = Path(sys.executable).with_name("irgov")
@@ -130,7 +117,7 @@ def main() -> None:
     for name in available_engines():
         engines[name] = PolicyEngine.from_paths([PACK], name, use_plugins=False, budget_ms=600_000)
     print(f"python {sys.version.split()[0]}; engines: auto = {engines['auto'].engine_name}; "
-          f"median of {args.repeat} batches; bytes to decision")
+          f"median of {args.repeat} interleaved rounds; bytes to decision")
     header = f"{'steps':>5}  {'reference':>12}"
     for name, engine in engines.items():
         label = f"{name}" if name != "auto" else f"auto({engine.engine_name})"
@@ -145,22 +132,42 @@ def main() -> None:
             want = (expected.status, expected.risk_tier, expected.step_tiers, expected.violation_codes)
             if got != want or decision.ir_hash != expected.ir_hash:
                 raise SystemExit(f"{engine.engine_name} disagrees with the reference on {size} steps: {got} != {want}")
-        base = median_seconds(lambda ir=ir: reference.decide_bytes(ir), args.repeat)
-        row = f"{size:>5}  {base * 1e6:>10.1f}us"
-        for engine in engines.values():
-            spent = median_seconds(lambda ir=ir, engine=engine: engine.evaluate(ir), args.repeat)
-            row += f"  {spent * 1e6:>14.1f}us {spent / base:>5.2f}x"
+        fns = [lambda ir=ir: reference.decide_bytes(ir)]
+        fns += [lambda ir=ir, engine=engine: engine.evaluate(ir) for engine in engines.values()]
+        seconds, ratios = interleaved_seconds(fns, args.repeat)
+        row = f"{size:>5}  {seconds[0] * 1e6:>10.1f}us"
+        for spent, ratio in zip(seconds[1:], ratios[1:], strict=True):
+            row += f"  {spent * 1e6:>14.1f}us {ratio:>5.2f}x"
         print(row, flush=True)
-    fresh = [make_ir(5, salt) for salt in range(1, 20 * args.repeat + 1)]
-    base = distinct_irs_seconds(reference.decide_bytes, fresh, args.repeat)
-    row = f"{'5*':>5}  {base * 1e6:>10.1f}us"
-    for engine in engines.values():
-        # Each engine gets its own copies: strings already seen by another engine are cached.
-        copies = [make_ir(5, salt + 10_000 * (1 + list(engines.values()).index(engine)))
-                  for salt in range(1, 20 * args.repeat + 1)]
-        spent = distinct_irs_seconds(engine.evaluate, copies, args.repeat)
-        row += f"  {spent * 1e6:>14.1f}us {spent / base:>5.2f}x"
+    # Every IR new: the evaluator memoises token sets of strings, the reference does not.
+    count = 20 * args.repeat
+    batches: list[list[bytes]] = [[make_ir(5, salt + 10_000 * k) for salt in range(1, count + 1)]
+                                  for k in range(len(engines) + 1)]
+    deciders = [reference.decide_bytes, *(engine.evaluate for engine in engines.values())]
+    per_ir: list[list[float]] = [[] for _ in deciders]
+    fresh_ratios: list[list[float]] = [[] for _ in deciders]
+    for batch in range(args.repeat):
+        spent = []
+        for decide, irs in zip(deciders, batches, strict=True):
+            chunk = irs[batch::args.repeat]
+            t0 = time.perf_counter()
+            for ir in chunk:
+                decide(ir)
+            spent.append((time.perf_counter() - t0) / len(chunk))
+        for i, value in enumerate(spent):
+            per_ir[i].append(value)
+            fresh_ratios[i].append(value / spent[0])
+    row = f"{'5*':>5}  {statistics.median(per_ir[0]) * 1e6:>10.1f}us"
+    for i in range(1, len(deciders)):
+        row += f"  {statistics.median(per_ir[i]) * 1e6:>14.1f}us {statistics.median(fresh_ratios[i]):>5.2f}x"
     print(row + "   (* every IR new: no string seen before)", flush=True)
+    parse_row = "strict parse vs json.loads, same bytes:"
+    for size in sizes:
+        data = make_ir(size)
+        _, parse_ratios = interleaved_seconds([lambda d=data: json.loads(d), lambda d=data: loads_strict(d)],
+                                              args.repeat)
+        parse_row += f"  {size} steps {parse_ratios[1]:.2f}x"
+    print(parse_row, flush=True)
     if args.cold_runs > 0:
         check, bare = cold_start(args.cold_runs)
         print(f"cold start `irgov check examples/pass.json`: {check * 1e3:.0f} ms median of {args.cold_runs} "

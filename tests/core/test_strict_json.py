@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import io
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irgov_policy.errors import IRInputError
-from irgov_policy.strict_json import loads_strict
+from irgov_policy.strict_json import loads_strict, read_bounded
 
 
 def _pointers(exc: IRInputError) -> list[str]:
@@ -64,3 +68,100 @@ def test_pointer_escapes_tilde_and_slash() -> None:
     with pytest.raises(IRInputError) as info:
         loads_strict('{"a/b~c": {"k": 1, "k": 2}}')
     assert _pointers(info.value) == ["/a~1b~0c/k"]
+
+
+def test_a_five_thousand_digit_integer_is_an_input_error() -> None:
+    """Beyond Python's int/str conversion limit `json.loads` raises ValueError; here it is refused
+    as input, with its pointer and without echoing the digits."""
+    with pytest.raises(IRInputError) as info:
+        loads_strict('{"a": [' + "7" * 5000 + "]}")
+    [problem] = info.value.problems
+    assert problem.pointer == "/a/0"
+    assert problem.message == "integer of 5000 digits is outside the interoperable range of +/-(2^53 - 1)"
+    with pytest.raises(IRInputError, match="integer of 5001 digits"):
+        loads_strict(b"-" + b"9" * 5001)
+
+
+def test_every_unsafe_integer_is_named() -> None:
+    with pytest.raises(IRInputError) as info:
+        loads_strict('{"a": -9007199254740992, "b": [12345678901234567890], "c": 9007199254740991}')
+    assert _pointers(info.value) == ["/a", "/b/0"]
+
+
+def test_a_number_that_overflows_to_infinity_is_refused() -> None:
+    with pytest.raises(IRInputError) as info:
+        loads_strict('{"x": {"y": 1e400}}')
+    assert [(p.pointer, p.message) for p in info.value.problems] == [
+        ("/x/y", "number `1e400` is too large to be a finite double")]
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "\\udbff x", "x \\udc00"])
+def test_a_lone_surrogate_escape_is_an_input_error(escape: str) -> None:
+    with pytest.raises(IRInputError) as info:
+        loads_strict('{"steps": [{"resource": "' + escape + '"}]}')
+    assert [(p.pointer, p.message) for p in info.value.problems] == [
+        ("/steps/0/resource", "string contains a lone utf-16 surrogate")]
+
+
+def test_a_lone_surrogate_in_a_key_is_an_input_error() -> None:
+    with pytest.raises(IRInputError, match="object key contains a lone utf-16 surrogate"):
+        loads_strict('{"\\ud800": 1}')
+
+
+def test_a_surrogate_pair_escape_is_one_character() -> None:
+    assert loads_strict('{"s": "\\ud83d\\ude00", "t": "\\\\ud800"}') == {"s": "\U0001f600", "t": "\\ud800"}
+
+
+def test_a_text_document_with_a_lone_surrogate_is_an_input_error() -> None:
+    with pytest.raises(IRInputError, match="lone utf-16 surrogate at character 7"):
+        loads_strict('{"a": "\ud800"}')
+
+
+def test_depth_counts_objects_and_arrays_together() -> None:
+    assert loads_strict('{"a": ' * 32 + "[" * 32 + "]" * 32 + "}" * 32) is not None
+    nested = '{"a": ' * 32 + "[" * 33 + "]" * 33 + "}" * 32
+    with pytest.raises(IRInputError, match="nesting deeper than 64 levels at offset"):
+        loads_strict(nested)
+    # Many containers side by side are not deep.
+    wide = json.dumps({"steps": [{"params": {"a": [1, {"b": []}]}} for _ in range(200)]})
+    assert loads_strict(wide)["steps"][199]["params"]["a"][1] == {"b": []}
+
+
+def test_read_bounded_reads_at_most_one_byte_more_than_the_limit() -> None:
+    class Stream(io.BytesIO):
+        asked: list[int] = []
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.asked.append(-1 if size is None else size)
+            return super().read(size)
+
+    assert read_bounded(Stream(b"x" * 100), 100) == b"x" * 100
+    stream = Stream(b"x" * 10_000)
+    with pytest.raises(IRInputError, match="document exceeds the limit of 100 bytes"):
+        read_bounded(stream, 100)
+    assert stream.asked[-1] == 101 and stream.tell() == 101
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
+              st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, ascii_only=st.booleans())
+def test_strict_reading_of_valid_json_equals_json_loads(value: Any, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert loads_strict(text) == json.loads(text)
+    assert loads_strict(text.encode("utf-8")) == json.loads(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=3), json_values, min_size=1, max_size=4), data=st.data())
+def test_any_duplicated_key_is_refused(value: dict[str, Any], data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(sorted(value)))
+    text = json.dumps(value)[:-1] + ", " + json.dumps(key) + ": 0}"
+    with pytest.raises(IRInputError, match="duplicate key"):
+        loads_strict(text)

@@ -72,3 +72,23 @@ metadata:
   name: {name}
   version: "1"
 """
+
+
+def copy_pack_folder(target: Path) -> Path:
+    """A pack folder as a security team keeps one: the baseline pack beside its policy tests
+    (and their IR files), the tests pointing at the copy."""
+    target.mkdir(parents=True)
+    (target / "baseline.irgov.yaml").write_bytes(BASELINE.read_bytes())
+    tests = (REPO / "policies" / "baseline.irgov-test.yaml").read_text("utf-8")
+    assert "packs: [../irgov_policy/data/baseline.irgov.yaml]" in tests
+    (target / "baseline.irgov-test.yaml").write_text(
+        tests.replace("packs: [../irgov_policy/data/baseline.irgov.yaml]", "packs: [baseline.irgov.yaml]"), "utf-8")
+    import shutil
+
+    shutil.copytree(REPO / "policies" / "baseline-tests", target / "baseline-tests")
+    return target
+
+
+@pytest.fixture
+def pack_dir(tmp_path: Path) -> Path:
+    return copy_pack_folder(tmp_path / "packs")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -32,13 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 IR = {"tenant_id": "t1", "request_id": "r1", "steps": [
     {"action": "dns.update_records", "provider": "dns.cloudflare", "resource": "dns:example.com",
      "params": {}, "idempotency_key": "k1"}]}
-
-
-@pytest.fixture
-def pack_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "packs"
-    shutil.copytree(ROOT / "policies", target)
-    return target
 
 
 @pytest.fixture

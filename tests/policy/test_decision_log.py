@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from irgov_policy.policy.decision_log import REDACTED, DecisionLog
 from irgov_policy.policy.evaluator import PolicyEngine
 from irgov_policy.policy.shadow import ShadowEvaluator
 
+from .conftest import BASELINE, copy_pack_folder
+
 ROOT = Path(__file__).resolve().parents[2]
 IR = {"tenant_id": "t1", "request_id": "r1", "steps": [
     {"action": "dns.update_records", "provider": "dns.cloudflare", "resource": "dns:example.com",
@@ -23,7 +24,7 @@ IR = {"tenant_id": "t1", "request_id": "r1", "steps": [
 
 @pytest.fixture(scope="module")
 def engine() -> PolicyEngine:
-    return PolicyEngine.from_paths([ROOT / "policies"], budget_ms=60_000)
+    return PolicyEngine.from_paths([BASELINE], budget_ms=60_000)
 
 
 @pytest.mark.parametrize("mode", ["none", "params", "ir"])
@@ -87,8 +88,7 @@ def test_an_unknown_redaction_is_refused(tmp_path: Path) -> None:
 
 def test_shadow_counts_and_logs_divergences(tmp_path: Path, engine: PolicyEngine,
                                             caplog: pytest.LogCaptureFixture) -> None:
-    candidate_dir = tmp_path / "candidate"
-    shutil.copytree(ROOT / "policies", candidate_dir)
+    candidate_dir = copy_pack_folder(tmp_path / "candidate")
     pack = candidate_dir / "baseline.irgov.yaml"
     text = pack.read_text("utf-8")
     assert "    - dns.update_records\n" in text

@@ -4,7 +4,6 @@ atomic swap, the watcher's debounce, and the `ir.packs_reloaded` event."""
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -22,13 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DNS_IR = {"tenant_id": "t1", "request_id": "r1", "steps": [
     {"action": "dns.update_records", "provider": "dns.cloudflare", "resource": "dns:example.com",
      "params": {}, "idempotency_key": "k1"}]}
-
-
-@pytest.fixture
-def pack_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "packs"
-    shutil.copytree(ROOT / "policies", target)
-    return target
 
 
 def _compose(packs: list) -> PolicyEngine:  # type: ignore[type-arg]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
     from .kernel import Clearance, Governance
     from .model import IR, InputLimits, Step, load_ir, parse_ir
-    from .policy import Decision, PolicyEngine
+    from .policy import Decision, Finding, PolicyEngine
 
 __all__ = [
     "Approval",
@@ -52,6 +52,7 @@ __all__ = [
     "EventBus",
     "EventError",
     "EventType",
+    "Finding",
     "Governance",
     "GovernanceConfig",
     "HashBackend",
@@ -125,6 +126,7 @@ _WHERE = {
     "load_ir": "model",
     "parse_ir": "model",
     "Decision": "policy",
+    "Finding": "policy",
     "PolicyEngine": "policy",
 }
 

@@ -18,7 +18,8 @@ against the baseline alone)::
         assert irgov_events.types() == ["ir.validated_escalate"]
 
 Helpers (importable without pytest fixtures): `make_step`, `make_ir`, `build_engine`,
-`EventCapture`, `assert_decision`, `assert_hit`, `assert_no_hit`, `fired_rules`, `explain`.
+`EventCapture`, `deliver`, `assert_decision`, `assert_hit`, `assert_no_hit`, `fired_rules`,
+`explain`, `run_plugin_policy_tests`, `assert_policy_tests_pass`.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ import pytest
 from .errors import PluginError
 from .events.bus import EventBus, MemorySink
 from .events.envelope import Event
+from .events.relay import deliver_once
 from .plugins import IrgovPluginManager
 from .policy.decision import Decision, RuleHit, Violation
 from .policy.evaluator import PolicyEngine
 from .policy.plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
+from .policy.policytest import find_policy_tests, load_policy_test
 from .policy.shipped import baseline_pack_path
+from .policy.testing_runner import PolicyTestRun, run_policy_tests
 
 __all__ = [
     "DEFAULT_PROVIDERS",
@@ -47,7 +51,9 @@ __all__ = [
     "assert_decision",
     "assert_hit",
     "assert_no_hit",
+    "assert_policy_tests_pass",
     "build_engine",
+    "deliver",
     "explain",
     "fired_rules",
     "irgov_engine_factory",
@@ -57,6 +63,7 @@ __all__ = [
     "make_ir",
     "make_step",
     "plugin_manager_for",
+    "run_plugin_policy_tests",
 ]
 
 # A provider of the matching family for each action family of the baseline vocabulary, so a test
@@ -294,6 +301,39 @@ def assert_no_hit(decision: Decision, rule: str, *, step: int | None = None) -> 
     if rule in fired_rules(decision, step):
         where = "" if step is None else f" on step {step}"
         raise AssertionError(f"rule `{rule}` fired{where}\n" + explain(decision))
+
+
+# -- sinks and policy tests -----------------------------------------------------------------------
+
+def deliver(sink: Any, event: Event, *, timeout: float = 10.0) -> None:
+    """Deliver `event` to `sink` exactly as the relay does (a plain or an `async def deliver`);
+    raise when the relay would count a failure and retry: the sink raised, returned False, or
+    an async sink did not answer within `timeout` seconds (`DeliveryFailed`)."""
+    deliver_once(sink, event, timeout=timeout)
+
+
+def run_plugin_policy_tests(paths: Iterable[str | Path], plugins: Iterable[object] = (), *,
+                            engines: Iterable[str] = ("auto",)) -> PolicyTestRun:
+    """Run the `*.irgov-test.yaml` files under `paths` as `irgov test --plugins` does, with the
+    CEL functions and checks of exactly `plugins` (installed or not)."""
+    paths = list(paths)
+    files = find_policy_tests(paths)
+    if not files:
+        raise AssertionError(f"no policy tests (`*.irgov-test.yaml`) in {[str(p) for p in paths]}")
+    manager = plugin_manager_for(plugins)
+    return run_policy_tests([load_policy_test(f) for f in files], list(engines),
+                            functions=collect_cel_functions(manager), checks=collect_checks(manager))
+
+
+def assert_policy_tests_pass(paths: Iterable[str | Path], plugins: Iterable[object] = (), *,
+                             engines: Iterable[str] = ("auto",)) -> PolicyTestRun:
+    """`run_plugin_policy_tests`, failing with every failed case and its reasons."""
+    paths = list(paths)
+    run = run_plugin_policy_tests(paths, plugins, engines=engines)
+    if run.failed:
+        raise AssertionError("\n".join(f"{r.file}:{r.line}: case `{r.case}` on {r.engine}: " + "; ".join(r.failures)
+                                       for r in run.failed))
+    return run
 
 
 # -- fixtures ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ A case fails with one message per unmet expectation; a rule that errors is just 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,11 +214,15 @@ def _run_case(suite: PolicyTestFile, case: PolicyTestCase, engine: PolicyEngine,
 
 
 def run_policy_tests(files: Iterable[PolicyTestFile], engines: Sequence[str] = ("auto",), *,
-                     use_plugins: bool = False, budget_ms: float = POLICY_TEST_BUDGET_MS) -> PolicyTestRun:
+                     use_plugins: bool = False, budget_ms: float = POLICY_TEST_BUDGET_MS,
+                     functions: Mapping[str, Callable[..., Any]] | None = None,
+                     checks: Iterable[Any] = ()) -> PolicyTestRun:
     """Run every case of `files` on each engine in `engines`. Every pack set is loaded and
     compiled first, so a broken pack raises `PackLoadError` before any case runs. The time
     budget defaults to a generous one: policy tests judge what rules decide, and a busy CI
-    machine must not turn a case into `BUDGET_EXCEEDED`."""
+    machine must not turn a case into `BUDGET_EXCEEDED`. `functions` and `checks` are added to
+    those of installed plugins (`use_plugins`): `irgov_policy.testing` passes a plugin's own."""
+    checks = list(checks)
     files = list(files)
     cache: dict[tuple[tuple[str, ...], str], PolicyEngine] = {}
     plan: list[tuple[PolicyTestFile, PolicyEngine]] = []
@@ -227,7 +231,7 @@ def run_policy_tests(files: Iterable[PolicyTestFile], engines: Sequence[str] = (
             key = (tuple(sorted(str(Path(p).resolve()) for p in suite.packs)), engine_name)
             if key not in cache:
                 cache[key] = PolicyEngine.from_paths(list(suite.packs), engine_name, use_plugins=use_plugins,
-                                                     budget_ms=budget_ms)
+                                                     budget_ms=budget_ms, functions=functions, checks=checks)
             plan.append((suite, cache[key]))
     coverage = _Coverage()
     for engine in cache.values():

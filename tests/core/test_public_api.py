@@ -7,7 +7,7 @@ import irgov_policy
 FROZEN = [
     "Approval", "ApprovalError", "ApprovalService", "ApprovalStatus", "Clearance", "ConfigError",
     "ConsumeResult", "Decision", "DiffAuditResult", "DigestError", "Event", "EventBus", "EventError",
-    "EventType", "Governance", "GovernanceConfig", "HashBackend", "HashBackendError", "IR", "IRInputError",
+    "EventType", "Finding", "Governance", "GovernanceConfig", "HashBackend", "HashBackendError", "IR", "IRInputError",
     "InputLimits", "InvalidTTLError", "IrgovError", "MemorySink", "PackLoadError", "PluginError",
     "PolicyEngine", "PolicyError", "Step", "StoreError", "__version__", "audit", "canonical_bytes",
     "dag_hash", "hookimpl", "ir_hash", "load_config", "load_ir", "new_event", "open_store", "parse_ir",

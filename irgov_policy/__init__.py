@@ -14,7 +14,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .approvals import Approval, ApprovalService, ApprovalStatus, ConsumeResult, open_store
-    from .audit import DiffAuditResult, audit
+    from .audit import DiffAuditResult, audit, dag_nodes
     from .config import GovernanceConfig, load_config
     from .errors import (
         ApprovalError,
@@ -73,6 +73,7 @@ __all__ = [
     "audit",
     "canonical_bytes",
     "dag_hash",
+    "dag_nodes",
     "hookimpl",
     "ir_hash",
     "load_config",
@@ -92,6 +93,7 @@ _WHERE = {
     "open_store": "approvals",
     "DiffAuditResult": "audit",
     "audit": "audit",
+    "dag_nodes": "audit",
     "GovernanceConfig": "config",
     "load_config": "config",
     "ApprovalError": "errors",

@@ -63,6 +63,8 @@ class GovernanceConfig:
     approval_retention_days: float = 30.0
     separation_of_duties: bool = True
     """the principal who submitted an IR cannot approve it"""
+    require_node_content: bool = True
+    """the execution gate refuses DAG nodes that carry only a claimed hash, not what they will run"""
     outbox: str = "sqlite:///./.irgov/outbox.db"
     event_sinks: tuple[str, ...] = ()
     event_retention_days: float = 7.0

@@ -45,6 +45,7 @@ __all__ = [
     "load_ir",
     "parse_dag_nodes",
     "parse_ir",
+    "parse_step",
 ]
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,14 @@ def _schema_valid(data: Any) -> bool | None:
         return None
 
 
+@cache
+def _step_validator() -> jsonschema.protocols.Validator:
+    schema = {"$defs": ir_schema()["$defs"], "$ref": "#/$defs/step"}
+    cls = jsonschema.validators.validator_for(ir_schema())
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
 def _python_value_problems(node: Any, path: list[str | int], depth: int, limits: InputLimits,
                            out: list[InputProblem]) -> None:
     """Checks applied to already-parsed Python values, which did not pass through loads_strict."""
@@ -307,6 +316,22 @@ def _build_step(raw: Mapping[str, Any]) -> Step:
         description=raw.get("description"),
         present=present,
     )
+
+
+def parse_step(data: Any, *, limits: InputLimits | None = None) -> Step:
+    """Validate one step as an IR step (the same rules as inside an IR) and return it.
+
+    The diff audit uses it to rebuild what a DAG node will run. Raises `IRInputError` naming the
+    JSON pointer, relative to the step, of every problem."""
+    limits = limits or InputLimits()
+    problems: list[InputProblem] = []
+    _python_value_problems(data, [], 0, limits, problems)
+    if not problems:
+        for error in sorted(_step_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+            problems.append(InputProblem(json_pointer(list(error.absolute_path)), _schema_message(error)))
+    if problems:
+        raise IRInputError(problems)
+    return _build_step(data)
 
 
 def load_ir(data: str | bytes, *, limits: InputLimits | None = None) -> IR:

@@ -17,8 +17,11 @@ from .events_publish import cli_event_bus
 @click.argument("ir_file", metavar="IR")
 @click.argument("dag_file", metavar="DAG")
 @click.option("--algorithm", default="sha256", show_default=True, help="algorithm of the ir and dag hashes")
+@click.option("--require-node-content/--no-require-node-content", default=False, show_default=True,
+              help="refuse dag nodes that carry only a claimed hash, not the step they will run")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def diff_command(ir_file: str, dag_file: str, algorithm: str, output_format: str) -> None:
+def diff_command(ir_file: str, dag_file: str, algorithm: str, require_node_content: bool,
+                 output_format: str) -> None:
     """Check that the DAG executes exactly the IR's steps. Exit 0 when it does, 1 otherwise."""
     if ir_file == "-" and dag_file == "-":
         fail("only one of IR and DAG can be read from standard input")
@@ -33,7 +36,7 @@ def diff_command(ir_file: str, dag_file: str, algorithm: str, output_format: str
     except IrgovError as exc:
         fail(describe_error(dag_file, exc))
     with cli_event_bus() as bus:
-        result = audit(ir, nodes, algorithm=algorithm, bus=bus)
+        result = audit(ir, nodes, algorithm=algorithm, require_content=require_node_content, bus=bus)
     if output_format == "json":
         echo_json(result.to_dict())
     else:

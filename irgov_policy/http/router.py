@@ -106,6 +106,10 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
     ir_schema = ir_body_schema()
     pair_schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["ir", "dag"],
                    "properties": {"ir": ir_schema, "dag": DAG_SCHEMA}}
+    diff_schema = {**pair_schema, "properties": {
+        **pair_schema["properties"],
+        "require_node_content": {"type": "boolean", "default": False,
+                                 "description": "refuse nodes that carry only a claimed hash"}}}
     authorize_schema = {**pair_schema, "properties": {
         **pair_schema["properties"],
         "approval_token": {"type": ["string", "null"], "description": "needed when the ir escalates"}}}
@@ -124,17 +128,21 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
     @router.post("/diff-audit", summary="Compare an executable DAG with its IR, step by step",
                  responses={200: {"description": "the audit; `success` says whether the DAG is the IR"},
                             **errors_auth, **problem_responses(400, 413, 422)},
-                 openapi_extra=_json_body(pair_schema, "the IR and its DAG"))
+                 openapi_extra=_json_body(diff_schema, "the IR and its DAG"))
     async def diff_audit(request: Request, principal: Annotated[Principal, role(*ANY_ROLE)]) -> JSONResponse:
-        data = envelope(await read_json(request), ("ir", "dag"))
+        data = envelope(await read_json(request), ("ir", "dag"), ("require_node_content",))
         if isinstance(data["ir"], dict):
             _check_tenant(principal, data["ir"].get("tenant_id"))
+        require_content = data.get("require_node_content", False)
+        if not isinstance(require_content, bool):
+            raise ProblemError(422, "invalid-request", "`require_node_content` must be a boolean",
+                               errors=[{"pointer": "/require_node_content", "message": "must be a boolean"}])
         dag = data["dag"]
         if not isinstance(dag, list) and not (isinstance(dag, dict) and isinstance(dag.get("nodes"), list)):
             raise ProblemError(422, "invalid-dag", "`dag` must be a list of nodes or an object with a `nodes` list",
                                errors=[{"pointer": "/dag", "message": "must be a list or an object with `nodes`"}])
         try:
-            result = await governance.aaudit(data["ir"], dag)
+            result = await governance.aaudit(data["ir"], dag, require_content=require_content)
         except IRInputError as exc:
             raise prefixed(exc, "/ir") from None
         return JSONResponse(result.to_dict())

@@ -194,12 +194,15 @@ class Governance(ApprovalRequests):
             return load_ir(ir, limits=self.engine.limits)
         return parse_ir(ir, limits=self.engine.limits)
 
-    def audit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any]) -> DiffAuditResult:
-        """Is the DAG exactly this IR? Publishes `ir.dag_diff_ok` or `ir.dag_diff_failed`.
-        Raises `IRInputError` for an IR that is not valid (nothing to compare with)."""
+    def audit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any], *,
+              require_content: bool = False) -> DiffAuditResult:
+        """Is the DAG exactly this IR, and does every node run what it claims? Publishes
+        `ir.dag_diff_ok` or `ir.dag_diff_failed`. `require_content` refuses nodes that carry only
+        a claimed hash. Raises `IRInputError` for an IR that is not valid (nothing to compare with)."""
         nodes = parse_dag_nodes(dag_nodes) if isinstance(dag_nodes, Mapping) else dag_nodes
         return run_audit(self._parse(ir), nodes, algorithm=self.config.hash_algorithm,
-                         allowed_algorithms=self.config.allowed_algorithms, registry=self.registry, bus=self.bus)
+                         allowed_algorithms=self.config.allowed_algorithms, registry=self.registry,
+                         require_content=require_content, bus=self.bus)
 
     def authorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                             dag_nodes: Sequence[Any] | Mapping[str, Any],
@@ -239,7 +242,7 @@ class Governance(ApprovalRequests):
             reasons.append(f"the dag cannot be audited: the ir is not valid: {exc}")
         else:
             try:
-                result = self.audit(ir, dag_nodes)
+                result = self.audit(ir, dag_nodes, require_content=self.config.require_node_content)
             except IrgovError as exc:
                 reasons.append(f"the dag cannot be audited: {exc}")
             else:
@@ -342,8 +345,9 @@ class Governance(ApprovalRequests):
                       reason: str | None = None) -> ApprovalRequestView:
         return await self._run(self.revoke, request_id, tenant_id, by=by, reason=reason)
 
-    async def aaudit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any]) -> DiffAuditResult:
-        return await self._run(self.audit, ir, dag_nodes)
+    async def aaudit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any], *,
+                     require_content: bool = False) -> DiffAuditResult:
+        return await self._run(self.audit, ir, dag_nodes, require_content=require_content)
 
     async def aauthorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                                    dag_nodes: Sequence[Any] | Mapping[str, Any], approval_token: str | None = None,

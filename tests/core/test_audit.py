@@ -39,13 +39,13 @@ def test_extra_dag_node_fails() -> None:
     ir = _ir()
     nodes = _nodes(ir) + [{"ir_step_id": "9", "ir_step_hash": "sha256:" + "0" * 64}]
     result = audit(ir, nodes)
-    assert not result.success and result.extra_dag_nodes == ["9"]
+    assert not result.success and [(e.node_index, e.node_id) for e in result.extra_dag_nodes] == [(3, "9")]
 
 
 def test_missing_step_fails() -> None:
     ir = _ir()
     result = audit(ir, _nodes(ir)[:2])
-    assert result.missing_ir_steps == ["2"] and not result.success
+    assert [(m.step_index, m.step_id) for m in result.missing_ir_steps] == [(2, "2")] and not result.success
 
 
 def test_hash_mismatch_reports_full_digests() -> None:
@@ -128,7 +128,8 @@ def test_audit_publishes_ok_and_failed_events_with_contract_payloads() -> None:
     assert ok.type == EventType.DAG_DIFF_OK and failed.type == EventType.DAG_DIFF_FAILED
     assert payload_problems(ok.type, ok.payload) == []
     assert payload_problems(failed.type, failed.payload) == []
-    assert failed.payload["mismatch_details"]["missing_ir_steps"] == ["0"]
+    assert failed.payload["mismatch_details"]["missing_ir_steps"] == [0]
+    assert failed.payload["mismatch_details"]["missing_ir_step_ids"] == ["0"]
     assert ok.meta["tenant_id"] == "tenant_123" and ok.meta["correlation_id"] == "req_1"
 
 
@@ -145,3 +146,117 @@ def test_a_failing_sink_does_not_change_the_audit() -> None:
         assert audit(ir, _nodes(ir), bus=bus).success
     finally:
         bus.close(timeout=1.0)
+
+
+# -- what a node will run, not what it claims --------------------------------------------------
+
+def _content_nodes(ir: IR) -> list[dict[str, Any]]:
+    nodes = []
+    for sid, s in zip(ir.step_ids(), ir.steps, strict=True):
+        nodes.append({"ir_step_id": sid, "ir_step_hash": step_hash(s), **s.to_hashable()})
+    return nodes
+
+
+def test_nodes_carrying_their_content_pass_when_it_is_the_ir_step() -> None:
+    ir = _ir()
+    result = audit(ir, _content_nodes(ir), require_content=True)
+    assert result.success, result.problems()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("action", "infra.destroy"),
+    ("resource", "cluster:prod-eu"),
+    ("params", {"records": []}),
+    ("constraints", {"environment": "production"}),
+])
+def test_substituted_content_under_the_right_claimed_hash_fails(field: str, value: Any) -> None:
+    ir = _ir()
+    nodes = _content_nodes(ir)
+    nodes[1][field] = value  # the claimed hash is still the IR step's
+    result = audit(ir, nodes)
+    assert not result.success and not result.hash_mismatches
+    [mismatch] = result.content_mismatches
+    assert mismatch.node_index == 1 and mismatch.claimed_hash == mismatch.ir_step_hash
+    assert mismatch.differing_fields == (field,)
+    assert f"`{field}`" in result.problems()[0]
+
+
+def test_content_that_is_not_a_valid_step_is_malformed() -> None:
+    ir = _ir(1)
+    nodes = _content_nodes(ir)
+    nodes[0]["action"] = 7
+    [bad] = audit(ir, nodes).malformed_nodes
+    assert bad.reason == "bad_content" and "/action" in bad.detail
+
+
+def test_a_node_with_only_a_claim_is_refused_when_content_is_required() -> None:
+    ir = _ir(2)
+    result = audit(ir, _nodes(ir), require_content=True)
+    assert [m.reason for m in result.malformed_nodes] == ["missing_content", "missing_content"]
+    assert audit(ir, _nodes(ir)).success
+
+
+def test_unknown_node_fields_are_refused_not_ignored() -> None:
+    ir = _ir(1)
+    nodes = _nodes(ir)
+    nodes[0]["shell"] = "rm -rf /"
+    [bad] = audit(ir, nodes).malformed_nodes
+    assert bad.reason == "unknown_field" and "`shell`" in bad.detail
+
+
+def test_known_metadata_is_accepted() -> None:
+    ir = _ir(2)
+    nodes = _content_nodes(ir)
+    nodes[0].update(node_id="n0", name="first", executor="dns", risk_tier=1, requires_approval=False)
+    assert audit(ir, nodes).success
+
+
+# -- order ---------------------------------------------------------------------------------
+
+def test_a_dag_in_reverse_order_fails() -> None:
+    ir = _ir(3)
+    result = audit(ir, list(reversed(_nodes(ir))))
+    assert not result.success
+    assert [(o.step_index, o.must_follow_step_index) for o in result.order_violations] == [(1, 0), (2, 1)]
+    assert "may run before step `0`" in result.problems()[0]
+
+
+def test_dependencies_decide_the_order_when_nodes_carry_them() -> None:
+    ir = _ir(3)
+    nodes = _nodes(ir)
+    nodes[1]["depends_on"] = ["0"]
+    nodes[2]["depends_on"] = ["1"]
+    assert audit(ir, list(reversed(nodes))).success  # list order no longer matters
+    nodes[2]["depends_on"] = ["0"]  # 2 may now run beside 1
+    [violation] = audit(ir, nodes).order_violations
+    assert (violation.step_index, violation.must_follow_step_index) == (2, 1)
+
+
+def test_independent_steps_may_run_in_any_order_among_themselves() -> None:
+    doc = ir_doc(step(resource="zone/a"), step(resource="zone/b", constraints={"independent": True}),
+                 step(resource="zone/c"))
+    ir = parse_ir(doc)
+    assert step_groups_of(ir) == [0, 0, 1]
+    nodes = _nodes(ir)
+    assert audit(ir, [nodes[1], nodes[0], nodes[2]]).success
+    assert not audit(ir, [nodes[0], nodes[2], nodes[1]]).success
+
+
+def step_groups_of(ir: IR) -> list[int]:
+    from irgov_policy.audit import step_groups
+
+    return step_groups(ir.steps)
+
+
+@pytest.mark.parametrize("deps, reason", [
+    ({1: ["missing"]}, "bad_depends_on"),
+    ({1: "0"}, "bad_depends_on"),
+    ({0: ["1"], 1: ["0"]}, "dependency_cycle"),
+])
+def test_broken_dependencies_are_malformed(deps: dict[int, Any], reason: str) -> None:
+    ir = _ir(2)
+    nodes = _nodes(ir)
+    for index, value in deps.items():
+        nodes[index]["depends_on"] = value
+    result = audit(ir, nodes)
+    assert not result.success and result.malformed_nodes[0].reason == reason

@@ -10,7 +10,7 @@ FROZEN = [
     "EventType", "Finding", "Governance", "GovernanceConfig", "HashBackend", "HashBackendError", "IR", "IRInputError",
     "InputLimits", "InvalidTTLError", "IrgovError", "MemorySink", "PackLoadError", "PluginError",
     "PolicyEngine", "PolicyError", "Step", "StoreError", "__version__", "audit", "canonical_bytes",
-    "dag_hash", "hookimpl", "ir_hash", "load_config", "load_ir", "new_event", "open_store", "parse_ir",
+    "dag_hash", "dag_nodes", "hookimpl", "ir_hash", "load_config", "load_ir", "new_event", "open_store", "parse_ir",
     "step_hash", "verify_digest",
 ]
 

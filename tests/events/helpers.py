@@ -59,7 +59,7 @@ SEED_PAYLOADS: dict[str, dict[str, Any]] = {
     EventType.DAG_DIFF_FAILED: {
         "tenant_id": "tenant_123", "request_id": "req_123", "ir_hash": IR_HASH, "dag_hash": OTHER_HASH,
         "step_count": 5, "dag_node_count": 6, "all_hashes_match": False,
-        "mismatch_details": {"missing_ir_steps": [], "extra_dag_nodes": ["3"],
+        "mismatch_details": {"missing_ir_steps": [], "extra_dag_nodes": [3],
                              "hash_mismatches": [{"step_index": 1, "ir_step_hash": IR_HASH,
                                                   "dag_node_hash": OTHER_HASH}]},
         "verified_at": WHEN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from irgov_policy.hashing import step_hash
+from irgov_policy.audit import dag_nodes
 from irgov_policy.model import parse_ir
 
 ESCALATE_IR: dict[str, Any] = {
@@ -35,8 +35,6 @@ def ir(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return out
 
 
-def dag_for(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """The DAG an honest planner builds from the IR: one node per step, with its hash."""
-    parsed = parse_ir(doc)
-    return [{"ir_step_id": sid, "ir_step_hash": step_hash(s)} for sid, s in zip(parsed.step_ids(), parsed.steps,
-                                                                                 strict=True)]
+def dag_for(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The DAG an honest executor presents: one node per step, with its hash and its content."""
+    return dag_nodes(parse_ir(doc))

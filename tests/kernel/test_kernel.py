@@ -287,11 +287,10 @@ def test_serve_refuses_unusable_state_without_a_traceback(tmp_path: Path) -> Non
 
 
 def test_a_dag_digest_outside_the_allowed_algorithms_is_refused(tmp_path: Path) -> None:
-    from irgov_policy.hashing import step_hash
+    from irgov_policy.audit import dag_nodes
     from irgov_policy.model import parse_ir
 
-    steps = parse_ir(PASS_IR).steps
-    blake3_dag = [{"ir_step_id": str(i), "ir_step_hash": step_hash(s, "blake3")} for i, s in enumerate(steps)]
+    blake3_dag = dag_nodes(parse_ir(PASS_IR), "blake3")
     with Governance.from_config(environ={}, **embedded(tmp_path)) as both:
         assert both.authorize_execution(PASS_IR, blake3_dag).allowed
     with Governance.from_config(environ={}, allowed_algorithms=["sha256"], **embedded(tmp_path)) as strict:

@@ -17,7 +17,13 @@ from policy.conftest import copy_pack_folder
 from irgov_policy.cli import main
 from irgov_policy.errors import BundleError, ConfigError
 from irgov_policy.kernel import Governance
-from irgov_policy.policy.bundle import build_bundle, generate_key_pair, load_private_key, public_key_text, sign_bundle
+from irgov_policy.policy.bundle import (
+    build_bundle,
+    generate_key_pair,
+    load_private_key,
+    public_key_text,
+    sign_bundle,
+)
 
 IR = {"tenant_id": "t1", "request_id": "roll-1", "steps": [
     {"action": "dns.update_records", "provider": "dns.cloudflare", "resource": "dns:example.com",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import ApprovalError, ApprovalKeyError, ConfigError, DigestError, InvalidTTLError
+from ..errors import ApprovalError, ApprovalKeyError, ConfigError, ConflictError, DigestError, InvalidTTLError
 from ..events.bus import EventBus
 from ..events.envelope import Event, format_timestamp, new_event, uuid7
 from ..events.types import EventType
@@ -27,6 +27,7 @@ from ..text_rules import (
     check_text,
     holds_token,
 )
+from .ledger_records import ApprovalRequest
 from .records import (
     Approval,
     ApprovalRecord,
@@ -179,6 +180,27 @@ class ApprovalService:
     def create(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
                created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
         """A pending approval and its token. The token is returned here and nowhere else."""
+        record, token, event = self._new_approval(tenant_id, ir_hash, ttl_seconds, created_by, reason)
+        self.store.insert(record)
+        return self._created(record, event), token
+
+    def grant(self, request: ApprovalRequest, *, granted_by: str, ttl_seconds: int | float | None = None,
+              reason: str | None = None) -> tuple[Approval, ApprovalToken, ApprovalRequest]:
+        """The approval of an approval request, created in the store's one transaction that also
+        moves the request to `granted` and records `ir.approval_created` (`ApprovalStore.grant`):
+        a crash leaves the request grantable or granted with its approval, nothing in between.
+        Raises `ConflictError` when the request was granted or revoked meanwhile."""
+        record, token, event = self._new_approval(request.tenant_id, request.ir_hash, ttl_seconds, granted_by,
+                                                  reason)
+        granted = self.store.grant(request.request_id, tenant_id=request.tenant_id, granted_by=granted_by,
+                                   granted_us=record.created_us, record=record, event=event)
+        if granted is None:
+            raise ConflictError(f"approval request `{request.request_id}` was granted or revoked meanwhile")
+        return self._created(record, event), token, granted
+
+    def _new_approval(self, tenant_id: str, ir_hash: str, ttl_seconds: int | float | None,
+                      created_by: str | None, reason: str | None) -> tuple[ApprovalRecord, ApprovalToken, Event]:
+        """A checked pending record, its token and its `ir.approval_created` event (not yet stored)."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
         ttl = validate_ttl(self.default_ttl if ttl_seconds is None else ttl_seconds, max_ttl=self.max_ttl)
@@ -202,11 +224,8 @@ class ApprovalService:
             created_by=created_by,
             reason=reason,
         )
-        self.store.insert(record)
         approval = record.public()
-        logger.info("approval %s created for tenant %s, expires %s", approval.approval_id, tenant_id,
-                    format_timestamp(approval.expires_at))
-        self._publish(new_event(EventType.APPROVAL_CREATED, {
+        event = new_event(EventType.APPROVAL_CREATED, {
             "approval_id": approval.approval_id,
             "tenant_id": tenant_id,
             "ir_hash": ir_hash,
@@ -214,8 +233,15 @@ class ApprovalService:
             "expires_at": format_timestamp(approval.expires_at),
             "created_by": created_by,
             "created_at": format_timestamp(approval.created_at),
-        }, tenant_id=tenant_id, now=now))
-        return approval, token
+        }, tenant_id=tenant_id, now=now)
+        return record, token, event
+
+    def _created(self, record: ApprovalRecord, event: Event) -> Approval:
+        approval = record.public()
+        logger.info("approval %s created for tenant %s, expires %s", approval.approval_id, record.tenant_id,
+                    format_timestamp(approval.expires_at))
+        self._publish(event)
+        return approval
 
     # -- consume -----------------------------------------------------------------------------
 

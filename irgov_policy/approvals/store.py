@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from ..errors import ApprovalError
 from ..events.envelope import Event
 from ..text_rules import APPROVAL_ID
+from .ledger_records import ApprovalRequest, Ledger
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
 
 __all__ = ["ApprovalStore", "decide_consume", "decode_cursor", "encode_cursor"]
@@ -24,11 +25,26 @@ _CURSOR = re.compile(rf"(\d{{16}}):({APPROVAL_ID.pattern})")
 class ApprovalStore(Protocol):
     """Keeps approval records. Every method that changes a record is atomic in the store."""
 
-    #: where this store records critical events in the same atomic unit as a consume
-    #: (`sqlite:///...` or `redis://...?stream=...`), None when it has no durable outbox.
+    #: where this store records critical events in the same atomic unit as a consume or a grant
+    #: (`sqlite:////abs.db` or `redis://...?stream=...`), None when it has no durable outbox.
     outbox_url: str | None
 
+    #: the kernel's ledger (decisions, submitters, approval requests), in this store's database
+    ledger: Ledger
+
     def insert(self, record: ApprovalRecord) -> None: ...
+
+    def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
+              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+        """In one atomic unit: the request `requested -> granted` (by `granted_by` at `granted_us`,
+        linked to `record`), the approval `record` inserted, and `event` recorded in the outbox.
+        None, with nothing written, when the request is not `requested` for `tenant_id`."""
+        ...
+
+    def repair(self) -> int:
+        """Put right what a crash of an earlier layout left half-done (a request granted with no
+        approval); run at start-up, logs each repair, returns how many."""
+        ...
 
     def get(self, approval_id: str) -> ApprovalRecord | None: ...
 

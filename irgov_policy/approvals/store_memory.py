@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from ..errors import StoreError
 from ..events.envelope import Event
+from .ledger_memory import MemoryLedger
+from .ledger_records import ApprovalRequest, Ledger, RequestState
 from .records import FINISHED_STATUSES, ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
 from .store import decide_consume, decode_cursor, encode_cursor, expire_each, outcome
 
@@ -28,6 +30,8 @@ class MemoryApprovalStore:
         self._lock = threading.Lock()
         self._records: dict[str, ApprovalRecord] = {}
         self._by_digest: dict[str, str] = {}
+        self._ledger = MemoryLedger(self._lock)
+        self.ledger: Ledger = self._ledger
 
     def __repr__(self) -> str:
         return f"MemoryApprovalStore(records={len(self._records)})"
@@ -38,13 +42,34 @@ class MemoryApprovalStore:
 
     def insert(self, record: ApprovalRecord) -> None:
         with self._lock:
-            if len(self._records) >= self.max_records:
-                # Refusing beats growing without bound: the sweeper and purge make room.
-                raise StoreError(f"memory approval store is full ({self.max_records} records): purge finished ones")
-            if record.approval_id in self._records or record.token_digest in self._by_digest:
-                raise StoreError(f"approval `{record.approval_id}` already exists")
-            self._records[record.approval_id] = record
-            self._by_digest[record.token_digest] = record.approval_id
+            self._insert_locked(record)
+
+    def _insert_locked(self, record: ApprovalRecord) -> None:
+        if len(self._records) >= self.max_records:
+            # Refusing beats growing without bound: the sweeper and purge make room.
+            raise StoreError(f"memory approval store is full ({self.max_records} records): purge finished ones")
+        if record.approval_id in self._records or record.token_digest in self._by_digest:
+            raise StoreError(f"approval `{record.approval_id}` already exists")
+        self._records[record.approval_id] = record
+        self._by_digest[record.token_digest] = record.approval_id
+
+    def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
+              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+        """Under the one lock: the insert is checked first, so a refused approval leaves the
+        request `requested`. The event goes on the bus only (no durable outbox here)."""
+        with self._lock:
+            request = self._ledger.get_request_locked(request_id)
+            if request is None or request.tenant_id != tenant_id or request.state is not RequestState.REQUESTED:
+                return None
+            self._insert_locked(record)
+            return self._ledger.transition_locked(
+                request_id, tenant_id, (RequestState.REQUESTED,),
+                {"state": RequestState.GRANTED, "granted_by": granted_by, "granted_us": granted_us,
+                 "approval_id": record.approval_id})
+
+    def repair(self) -> int:
+        """Nothing outlives the process, so nothing is ever left half-done."""
+        return 0
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
         with self._lock:
@@ -120,6 +145,8 @@ class MemoryApprovalStore:
             for record in gone:
                 del self._records[record.approval_id]
                 self._by_digest.pop(record.token_digest, None)
+            pending = {r.approval_id for r in self._records.values() if r.status is ApprovalStatus.PENDING}
+            self._ledger.purge_locked(cutoff_us, pending)
             return len(gone)
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ clock: hosts sharing a store need synchronised clocks.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,10 @@ from urllib.parse import urlencode
 from ..errors import StoreError
 from ..events.envelope import Event
 from ..storage import StoreURL, redis_client, redis_error
+from . import redis_scripts as scripts
+from .ledger_records import ApprovalRequest, Ledger, RequestState
+from .ledger_redis import RedisLedger
+from .ledger_sqlite import ORPHAN_REASON, ORPHAN_WINDOW_US
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason, decode_ttl, encode_ttl
 from .store import decode_cursor, encode_cursor, expire_each
 
@@ -43,126 +48,7 @@ _FIELDS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "
            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
 _INT_FIELDS = {"created_us", "expires_us", "consumed_us", "revoked_us", "expired_us", "finished_us", "mismatches"}
 
-# KEYS: approval, token, tenant index, due. ARGV: px (key life), member, trim bound, index max, id, expires_us, fields...
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'PX', ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[2])
-redis.call('ZREMRANGEBYLEX', KEYS[3], '-', '(' .. ARGV[3])
-local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
-if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, extra - 1) end
--- the index lives as long as its longest-lived approval
-if redis.call('PTTL', KEYS[3]) == -1 then
-  redis.call('PEXPIRE', KEYS[3], ARGV[1])
-else
-  redis.call('PEXPIRE', KEYS[3], ARGV[1], 'GT')
-end
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-return 1
-"""
 
-_COMMON = """
-local function finish(key, id, now)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[3], now, id)
-end
-local function all(key, head)
-  local fields = redis.call('HGETALL', key)
-  for i = 1, #fields do head[#head + 1] = fields[i] end
-  return head
-end
-"""
-
-# KEYS: approval, due, finished, outbox stream.
-# ARGV: tenant, ir_hash, now_us, has_by, by, max_mismatches, event_id, event_tenant, type, critical, body, id,
-#       outbox retention in ms
-_CONSUME = _COMMON + """
-local key, now, id = KEYS[1], ARGV[3], ARGV[12]
-if redis.call('EXISTS', key) == 0 then return {'token_not_found', '0', '0'} end
-local f = redis.call('HMGET', key, 'tenant_id', 'status', 'ir_hash', 'expires_us')
-local status, expires = f[2], f[4]
-local live = status == 'pending' and tonumber(expires) > tonumber(now)
-local function mismatch(reason)
-  if not live then return all(key, {reason, '0', '0'}) end
-  local n = redis.call('HINCRBY', key, 'mismatches', 1)
-  if n >= tonumber(ARGV[6]) then
-    redis.call('HSET', key, 'status', 'revoked', 'revoked_us', now,
-               'revoke_reason', 'too_many_mismatches', 'finished_us', now)
-    finish(key, id, now)
-    return all(key, {reason, '0', '1'})
-  end
-  return all(key, {reason, '0', '0'})
-end
-if f[1] ~= ARGV[1] then return mismatch('tenant_mismatch') end
-if status == 'consumed' then return all(key, {'already_consumed', '0', '0'}) end
-if status == 'revoked' then return all(key, {'revoked', '0', '0'}) end
-if status == 'expired' then return all(key, {'expired', '0', '0'}) end
-if not live then
-  redis.call('HSET', key, 'status', 'expired', 'expired_us', expires, 'finished_us', expires)
-  finish(key, id, expires)
-  return all(key, {'expired', '1', '0'})
-end
-if f[3] ~= ARGV[2] then return mismatch('ir_hash_mismatch') end
-redis.call('HSET', key, 'status', 'consumed', 'consumed_us', now, 'finished_us', now)
-if ARGV[4] == '1' then redis.call('HSET', key, 'consumed_by', ARGV[5]) end
-finish(key, id, now)
--- Entries older than the retention go (the stream would grow forever otherwise). Stream ids are
--- the server's milliseconds, so the cut is judged with the server's clock, not the caller's.
-local t = redis.call('TIME')
-local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[13])
-if minid < 0 then minid = 0 end
-redis.call('XADD', KEYS[4], 'MINID', string.format('%d', minid), '*', 'event_id', ARGV[7],
-           'tenant_id', ARGV[8], 'type', ARGV[9], 'critical', ARGV[10], 'body', ARGV[11])
-return all(key, {'ok', '0', '0'})
-"""
-
-# KEYS: approval, due, finished. ARGV: now_us, id
-_EXPIRE = _COMMON + """
-local key, now, id = KEYS[1], ARGV[1], ARGV[2]
-if redis.call('EXISTS', key) == 0 then
-  redis.call('ZREM', KEYS[2], id)
-  return {'0'}
-end
-local f = redis.call('HMGET', key, 'status', 'expires_us')
-if f[1] == 'pending' and tonumber(f[2]) <= tonumber(now) then
-  redis.call('HSET', key, 'status', 'expired', 'expired_us', f[2], 'finished_us', f[2])
-  finish(key, id, f[2])
-  return all(key, {'1'})
-end
-return all(key, {'0'})
-"""
-
-# KEYS: approval, due, finished. ARGV: now_us, id, has_by, by, has_reason, reason
-_REVOKE = _COMMON + """
-local key, now, id = KEYS[1], ARGV[1], ARGV[2]
-if redis.call('EXISTS', key) == 0 then return {'0'} end
-local f = redis.call('HMGET', key, 'status', 'expires_us')
-if f[1] == 'pending' and tonumber(f[2]) > tonumber(now) then
-  redis.call('HSET', key, 'status', 'revoked', 'revoked_us', now, 'finished_us', now)
-  if ARGV[3] == '1' then redis.call('HSET', key, 'revoked_by', ARGV[4]) end
-  if ARGV[5] == '1' then redis.call('HSET', key, 'revoke_reason', ARGV[6]) end
-  finish(key, id, now)
-  return all(key, {'1'})
-end
-return all(key, {'0'})
-"""
-
-# KEYS: approval, finished. ARGV: id, cutoff_us, prefix
-_PURGE_ONE = """
-local key, id = KEYS[1], ARGV[1]
-if redis.call('EXISTS', key) == 0 then
-  redis.call('ZREM', KEYS[2], id)
-  return 0
-end
-local f = redis.call('HMGET', key, 'status', 'finished_us', 'token_digest', 'tenant_id', 'created_us')
-if f[1] == 'pending' or not f[2] or tonumber(f[2]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('DEL', key, ARGV[3] .. 'token:' .. f[3])
-redis.call('ZREM', ARGV[3] .. 'tenant:' .. f[4], string.format('%016d', tonumber(f[5])) .. ':' .. id)
-redis.call('ZREM', KEYS[2], id)
-return 1
-"""
 
 
 def _parse_positive_int(name: str, text: str) -> int:
@@ -191,11 +77,14 @@ class RedisApprovalStore:
         self.outbox_url: str | None = f"{address.server_text()}?{urlencode({'stream': self.outbox_stream})}"
         self._client: Any = redis_client(address, what="redis store")
         self._redis_error: type[Exception] = redis_error("redis store")
-        self._create = self._client.register_script(_CREATE)
-        self._consume = self._client.register_script(_CONSUME)
-        self._expire = self._client.register_script(_EXPIRE)
-        self._revoke = self._client.register_script(_REVOKE)
-        self._purge_one = self._client.register_script(_PURGE_ONE)
+        self._create = self._client.register_script(scripts.CREATE)
+        self._consume = self._client.register_script(scripts.CONSUME)
+        self._expire = self._client.register_script(scripts.EXPIRE)
+        self._revoke = self._client.register_script(scripts.REVOKE)
+        self._purge_one = self._client.register_script(scripts.PURGE_ONE)
+        self._grant = self._client.register_script(scripts.GRANT)
+        self._ledger = RedisLedger(self._client, self.prefix, self.retention_seconds, self._call)
+        self.ledger: Ledger = self._ledger
 
     def __repr__(self) -> str:
         return f"RedisApprovalStore(host={self.url.host!r}, prefix={self.prefix!r})"
@@ -269,6 +158,53 @@ class RedisApprovalStore:
         )
         if int(created) != 1:
             raise StoreError(f"approval `{record.approval_id}` already exists")
+
+    def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
+              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+        trim_before = record.created_us - (_LONGEST_TTL + self.retention_seconds) * 1_000_000
+        done = int(self._call(
+            "grant an approval request", self._grant,
+            keys=[self._key("approval", record.approval_id), self._key("token", record.token_digest),
+                  self._key("tenant", record.tenant_id), self._key("due"), self._ledger.request_key(request_id),
+                  self.outbox_stream],
+            args=[self._life_ms(record), encode_cursor(record), f"{max(trim_before, 0):016d}:", self.index_max,
+                  record.approval_id, record.expires_us, tenant_id, granted_by, granted_us,
+                  self.retention_seconds * 1000, event.id, event.tenant_id or "", event.type,
+                  "1" if event.critical else "0", event.to_json(), *self._encode(record)],
+        ))
+        if done == -1:
+            raise StoreError(f"approval `{record.approval_id}` already exists")
+        return self._ledger.get_request(request_id) if done == 1 else None
+
+    def repair(self) -> int:
+        """Once per data set (a mark key records it): requests the previous layout left `granted`
+        with no approval are requested again, and the approval their grant created but never
+        linked (same tenant, IR and approver, within `ORPHAN_WINDOW_US`) is revoked."""
+        mark = self._key("ledger", "layout")
+        if self._call("read the ledger layout", self._client.get, mark) == "2":
+            return 0
+        try:
+            requests = self._ledger.unlinked_grants()
+        except self._redis_error as exc:
+            raise StoreError(f"redis store: cannot scan the ledger: {type(exc).__name__}: {exc}") from None
+        now_us = time.time_ns() // 1000
+        for request in requests:
+            granted_us = request.granted_us or 0
+            members = self._call("read an index", self._client.zrangebylex, self._key("tenant", request.tenant_id),
+                                 f"[{granted_us:016d}:", f"[{granted_us + ORPHAN_WINDOW_US:016d};")
+            for member in members:
+                orphan = self.get(member.split(":", 1)[1])
+                if orphan is not None and orphan.ir_hash == request.ir_hash \
+                        and orphan.created_by == request.granted_by:
+                    self.revoke(orphan.approval_id, now_us=now_us, by=None, reason=ORPHAN_REASON)
+            self._ledger.transition(request.request_id, tenant_id=request.tenant_id,
+                                    from_states=(RequestState.GRANTED,),
+                                    changes={"state": RequestState.REQUESTED, "granted_by": None, "granted_us": None})
+            logger.warning("approval request %s was granted without an approval (a crash of an earlier "
+                           "version): it is requested again, and an unlinked approval of it revoked",
+                           request.request_id)
+        self._call("mark the ledger layout", self._client.set, mark, "2")
+        return len(requests)
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
         mapping = self._call("read an approval", self._client.hgetall, self._key("approval", approval_id))

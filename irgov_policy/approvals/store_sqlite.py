@@ -5,14 +5,18 @@ WAL with `synchronous=FULL`, one connection per thread and per process, and ever
 expires_us > ?` whose row count decides; the `ir.approval_consumed` event is appended to the
 outbox table of the same database in the same transaction, so both commit or neither does.
 A trigger refuses any status change out of a finished state, whatever code runs the update.
+The ledger's tables live in the same database, so `grant` claims the request, inserts its
+approval and appends `ir.approval_created` in one transaction too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +26,17 @@ from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
 from ..storage import StoreURL
+from .ledger_records import ApprovalRequest, Ledger
+from .ledger_sqlite import (
+    LEDGER_SCHEMA,
+    SQLiteLedger,
+    claim_for_grant,
+    import_legacy_file,
+    legacy_ledger_path,
+    purge_ledger,
+    read_legacy_file,
+)
+from .ledger_sqlite import repair as repair_ledger
 from .records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -111,6 +126,7 @@ class SQLiteApprovalStore:
         except OSError as exc:
             raise StoreError(f"cannot create the directory of `{self.path}`: {exc.strerror or exc}") from None
         self._migrate()
+        self.ledger: Ledger = SQLiteLedger(self._write, self._read, str(self.path))
 
     def __repr__(self) -> str:
         return f"SQLiteApprovalStore({str(self.path)!r})"
@@ -189,6 +205,10 @@ class SQLiteApprovalStore:
                     for statement in _split(_SCHEMA_V1):
                         conn.execute(statement)
                     conn.execute("INSERT OR REPLACE INTO irgov_schema_version VALUES ('approvals', 1)")
+                # The ledger's tables live here too, so a grant is one transaction (ledger_sqlite).
+                for statement in _split(LEDGER_SCHEMA):
+                    conn.execute(statement)
+                conn.execute("INSERT OR IGNORE INTO irgov_schema_version VALUES ('ledger', 1)")
             # The outbox shares this database so a consume and its event commit together.
             # ensure_outbox_schema is idempotent and runs its own script, outside our transaction.
             ensure_outbox_schema(self._conn())
@@ -198,15 +218,61 @@ class SQLiteApprovalStore:
     # -- the store interface -----------------------------------------------------------------
 
     def insert(self, record: ApprovalRecord) -> None:
-        placeholders = ", ".join("?" for _ in _COLUMNS)
         try:
             with self._write() as conn:
-                conn.execute(f"INSERT INTO irgov_approvals ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                             _record_values(record))
+                self._insert(conn, record)
         except sqlite3.IntegrityError:
             raise StoreError(f"approval `{record.approval_id}` already exists") from None
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite database `{self.path}`: cannot insert an approval: {exc}") from None
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, record: ApprovalRecord) -> None:
+        conn.execute(f"INSERT INTO irgov_approvals ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
+                     _record_values(record))
+
+    def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
+              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+        try:
+            with self._write() as conn:
+                claimed = claim_for_grant(conn, request_id, tenant_id=tenant_id, granted_by=granted_by,
+                                          granted_us=granted_us, approval_id=record.approval_id)
+                if claimed is None:
+                    return None
+                self._insert(conn, record)
+                append_event_in_transaction(conn, event)
+                return claimed
+        except sqlite3.IntegrityError:
+            raise StoreError(f"approval `{record.approval_id}` already exists") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot grant an approval request: {exc}") from None
+
+    def repair(self) -> int:
+        """Import the previous layout's ledger file once, then put right what a crash between its
+        two writes left (ledger_sqlite.repair); each repaired request is logged."""
+        legacy = legacy_ledger_path(self.path)
+        rows = None
+        if legacy.exists():
+            try:
+                rows = read_legacy_file(legacy)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the previous ledger file `{legacy}`: {exc}") from None
+        try:
+            with self._write() as conn:
+                imported = import_legacy_file(conn, rows) if rows is not None else 0
+                repaired = repair_ledger(conn, time.time_ns() // 1000)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite database `{self.path}`: cannot repair the ledger: {exc}") from None
+        if rows is not None:
+            done = legacy.with_name(legacy.name + ".imported")
+            with contextlib.suppress(FileNotFoundError):  # another process imported it meanwhile
+                legacy.rename(done)
+                logger.warning("imported %d rows of the previous ledger file %s into %s; the file is now %s",
+                               imported, legacy, self.path, done)
+        for request_id in repaired:
+            logger.warning("approval request %s was granted without an approval (a crash of an earlier "
+                           "version): it is requested again, and an unlinked approval of it revoked", request_id)
+        return len(repaired)
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
         rows = self._read(_SELECT + " WHERE approval_id = ?", (approval_id,))
@@ -326,7 +392,8 @@ class SQLiteApprovalStore:
         return [_row_to_record(r) for r in rows]
 
     def purge(self, cutoff_us: int) -> int:
-        """Delete approvals finished before `cutoff_us`, and outbox events recorded before it: a
+        """Delete approvals finished before `cutoff_us`, ledger rows older than it (ledger_sqlite.
+        purge_ledger), and outbox events recorded before it: a
         relay must import them within the retention, or the table would grow forever. When this
         file is also a relay's own outbox (it holds delivery marks), the relay purges it instead,
         and only what every sink has received."""
@@ -341,6 +408,9 @@ class SQLiteApprovalStore:
                 if relay_owned is None:
                     conn.execute("DELETE FROM irgov_outbox WHERE created_at < ?",
                                  (format_timestamp(from_us(cutoff_us)),))
+                forgotten = purge_ledger(conn, cutoff_us)
+                if forgotten:
+                    logger.info("purged %d ledger rows of %s", forgotten, self.path)
                 return removed
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite database `{self.path}`: cannot purge approvals: {exc}") from None

@@ -8,6 +8,7 @@ the same thing wherever it is read.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -15,12 +16,13 @@ from typing import Any
 
 from ..approvals import ApprovalService, KeyRing, load_keyring, open_store
 from ..approvals.keyfile import default_key_file, load_or_create_key_file
+from ..approvals.ledger_records import Ledger
+from ..approvals.store import ApprovalStore
 from ..config import GovernanceConfig, load_config
-from ..errors import ApprovalKeyError, ConfigError
+from ..errors import ApprovalKeyError, ConfigError, StoreError
 from ..events import EventBus
 from ..events.config import sink_factories, sink_from_url
 from ..hashing import HashRegistry, default_registry
-from ..ledger import Ledger, ledger_for_store
 from ..model import InputLimits
 from ..policy.candidate import prove_candidate
 from ..policy.evaluator import PolicyEngine
@@ -28,6 +30,7 @@ from ..policy.pack import RulePack, load_pack
 from ..policy.plugin_hooks import collect_rule_pack_paths
 from ..policy.shipped import baseline_pack_path
 from ..policy.sources import PackTrust, load_pack_sources
+from ..storage import StoreURL
 
 __all__ = [
     "KernelParts",
@@ -43,6 +46,8 @@ __all__ = [
     "prove_engine",
     "resolve_config",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_config(config: GovernanceConfig | str | os.PathLike[str] | None = None, *,
@@ -76,7 +81,7 @@ def build_keyring(config: GovernanceConfig) -> KeyRing:
         return KeyRing.parse(config.approval_key, where="`approval_key`")
     if config.approval_key_file:
         return load_keyring(key_file=config.approval_key_file)
-    scheme = config.approval_store.split("://", 1)[0].lower()
+    scheme = StoreURL.parse(config.approval_store, what="approval store").scheme
     if scheme == "memory":
         return KeyRing.generate("k1")  # nothing outlives the process, not even the key
     if scheme != "sqlite":
@@ -134,8 +139,9 @@ def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, ke
     has it attached to `bus`, so its events are delivered with the others."""
     keyring = keyring if keyring is not None else build_keyring(config)
     registry = registry if registry is not None else build_registry(config)
-    store = open_store(config.approval_store)
+    store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400))
     try:
+        _repair(store)
         if bus is not None and store.outbox_url:
             bus.attach_outbox(store.outbox_url)
         return ApprovalService(
@@ -151,9 +157,23 @@ def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, ke
         raise
 
 
-def build_ledger(config: GovernanceConfig) -> Ledger:
-    """The kernel's ledger of decisions and approval requests, beside the approval store."""
-    return ledger_for_store(config.approval_store, retention_seconds=config.approval_retention_days * 86400)
+def _repair(store: ApprovalStore) -> None:
+    """Start-up repair of what a crash of an earlier layout left half-done. A store that does not
+    answer yet is not a start-up failure (requests then fail with their own message): the
+    repair runs again at the next start."""
+    try:
+        repaired = store.repair()
+    except StoreError as exc:
+        logger.warning("the approval store could not be checked for half-done grants: %s", exc)
+        return
+    if repaired:
+        logger.warning("repaired %d approval requests left half-done by a crash", repaired)
+
+
+def build_ledger(approvals: ApprovalService) -> Ledger:
+    """The kernel's ledger of decisions and approval requests: in the approval store's own
+    database, so a grant is one transaction of that store."""
+    return approvals.store.ledger
 
 
 @dataclass(frozen=True)
@@ -179,7 +199,7 @@ def build_parts(config: GovernanceConfig, *, sinks: Sequence[Any] = ()) -> Kerne
     try:
         bus = build_bus(config, sinks)
         approvals = build_approvals(config, bus=bus, keyring=keyring, registry=registry)
-        ledger = build_ledger(config)
+        ledger = build_ledger(approvals)
     except BaseException:
         for part in (approvals.store if approvals is not None else None, bus):
             if part is not None:

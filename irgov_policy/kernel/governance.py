@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 
 from .._version import __version__
 from ..approvals import ApprovalService, ApprovalSweeper, ConsumeResult
+from ..approvals.ledger_records import DecisionEntry, Ledger
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
 from ..errors import IrgovError, IRInputError, StoreError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
-from ..ledger import DecisionEntry, Ledger
 from ..model import IR, load_ir, parse_dag_nodes, parse_ir
 from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
@@ -73,7 +73,7 @@ class Governance(ApprovalRequests):
         try:
             lifecycle = PackLifecycle(parts.config, parts.engine, bus=parts.bus)
         except BaseException:
-            for part in (parts.ledger, parts.approvals.store, parts.bus):
+            for part in (parts.approvals.store, parts.bus):
                 with contextlib.suppress(Exception):
                     part.close()
             raise
@@ -118,7 +118,7 @@ class Governance(ApprovalRequests):
         return await self.bus.aflush(timeout)
 
     def close(self) -> None:
-        """Stop the sweeper and the relay and release the store, the ledger and the outbox.
+        """Stop the sweeper and the relay and release the store (with its ledger) and the outbox.
         Undelivered events stay in the outbox for the next start."""
         if self._closed:
             return
@@ -129,7 +129,7 @@ class Governance(ApprovalRequests):
         if self._sweep_task is not None:
             self._sweep_task.cancel()
             self._sweep_task = None
-        for name, part in (("pack lifecycle", self.pack_lifecycle), ("bus", self.bus), ("approval store", self.approvals.store), ("ledger", self.ledger)):
+        for name, part in (("pack lifecycle", self.pack_lifecycle), ("bus", self.bus), ("approval store", self.approvals.store)):
             try:
                 part.close()
             except Exception as exc:  # closing is best effort; each part is tried

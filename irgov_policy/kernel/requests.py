@@ -13,6 +13,7 @@ import logging
 import time
 
 from ..approvals import ApprovalService, ApprovalStatus
+from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, Ledger, RequestState
 from ..config import GovernanceConfig
 from ..errors import (
     ApprovalError,
@@ -21,7 +22,6 @@ from ..errors import (
     NotFoundError,
     SeparationOfDutiesError,
 )
-from ..ledger import ApprovalRequest, DecisionEntry, Ledger, RequestState
 from ..policy.decision import Decision, Status
 from ..text_rules import (
     MAX_DIGEST_LENGTH,
@@ -116,26 +116,13 @@ class ApprovalRequests:
                 raise SeparationOfDutiesError(
                     f"`{approver}` submitted the ir of approval request `{request_id}` and cannot grant it")
         self._escalated(request.tenant_id, request.ir_hash)
-        claimed = self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.REQUESTED,),
-                                         changes={"state": RequestState.GRANTED, "granted_by": approver,
-                                                  "granted_us": now_us()})
-        if claimed is None:
-            raise ConflictError(f"approval request `{request_id}` was granted or revoked meanwhile")
-        try:
-            approval, token = self.approvals.create(
-                request.tenant_id, request.ir_hash, ttl_seconds=ttl_seconds, created_by=approver,
-                reason=reason if reason is not None else request.reason)
-        except BaseException:
-            # Nothing was minted: give the request back so a valid grant can follow.
-            self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.GRANTED,),
-                                   changes={"state": RequestState.REQUESTED, "granted_by": None,
-                                            "granted_us": None})
-            raise
-        linked = self.ledger.transition(request_id, tenant_id=tenant_id, from_states=(RequestState.GRANTED,),
-                                        changes={"approval_id": approval.approval_id})
+        # One transaction of the store: the request's grant, its approval and `ir.approval_created`.
+        approval, token, granted = self.approvals.grant(
+            request, granted_by=approver, ttl_seconds=ttl_seconds,
+            reason=reason if reason is not None else request.reason)
         logger.info("approval request %s granted by %s as approval %s", request_id, approver,
                     approval.approval_id)
-        return Grant(ApprovalRequestView(linked or claimed, approval), token)
+        return Grant(ApprovalRequestView(granted, approval), token)
 
     def approve(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
                 reason: str | None = None) -> Grant:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..approvals import Approval, ApprovalToken, ConsumeResult
+from ..approvals.ledger_records import ApprovalRequest, RequestState
 from ..audit import DiffAuditResult
 from ..events import format_timestamp
-from ..ledger import ApprovalRequest, RequestState
 from ..policy.decision import Decision
 
 __all__ = ["ApprovalRequestView", "Clearance", "Grant"]

@@ -17,7 +17,7 @@ LAYERS = {
     "plugins": 0, "plugin_registry": 0, "config": 0,
     "storage": 1,
     "policy": 2, "approvals": 2, "audit": 2, "events": 2, "default_plugins": 2,
-    "kernel": 3, "ledger": 3,
+    "kernel": 3,
     "cli": 4, "http": 4, "integrations": 4, "testing": 4,
 }
 LAYER_NAMES = ("core", "storage", "services", "kernel", "face")

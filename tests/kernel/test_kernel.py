@@ -265,11 +265,11 @@ def test_state_that_cannot_be_created_is_a_one_line_error(tmp_path: Path) -> Non
     with pytest.raises(ApprovalKeyError, match=r"cannot create the approval key file `.*a-file/state/approval\.key`"):
         Governance.from_config(environ={}, approval_store=f"sqlite:///{blocker}/state/approvals.db",
                                outbox=f"sqlite:///{tmp_path}/outbox.db")
+    from irgov_policy.approvals import SQLiteApprovalStore
     from irgov_policy.errors import StoreError
-    from irgov_policy.ledger import SQLiteLedger
 
-    with pytest.raises(StoreError, match="cannot open the ledger"):
-        SQLiteLedger(str(blocker / "ledger.db"))
+    with pytest.raises(StoreError, match="cannot create the directory of"):
+        SQLiteApprovalStore(blocker / "ledger.db")
 
 
 def test_serve_refuses_unusable_state_without_a_traceback(tmp_path: Path) -> None:

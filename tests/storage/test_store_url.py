@@ -1,7 +1,9 @@
-"""One store-address type: `sqlite:///x.db` names the same file for every store (bug 1)."""
+"""One store-address type: `sqlite:///x.db` names the same file for every store (bug 1): the
+approval store, its ledger, the outbox, the relay's outbox source and the key file's directory."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,9 @@ def test_a_relative_sqlite_address_names_one_file_for_every_store(
         assert isinstance(outbox, SqliteOutbox) and Path(outbox.path).resolve() == expected
         assert isinstance(source, SqliteSource) and Path(source.path).resolve() == expected
         assert default_key_file(url).resolve() == expected.parent / "approval.key"
+        # The ledger is tables of that same file, not a file of its own.
+        tables = {r[0] for r in sqlite3.connect(expected).execute("SELECT name FROM sqlite_master")}
+        assert {"irgov_approvals", "irgov_approval_requests", "irgov_decisions", "irgov_outbox"} <= tables
         # The addresses the stores hand on (to the relay) name the same file again.
         assert store.outbox_url is not None
         assert StoreURL.parse(store.outbox_url).sqlite_path() == expected
@@ -112,18 +117,18 @@ def test_redis_users_share_the_address_type() -> None:
 
 
 def test_every_redis_client_is_built_with_the_same_settings() -> None:
-    from irgov_policy.ledger import ledger_for_store
     from irgov_policy.storage import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
 
     store = open_store("redis://127.0.0.1:1/0?prefix=p:")
-    ledger = ledger_for_store("redis://127.0.0.1:1/0?prefix=p:", retention_seconds=60)
     sink = RedisStreamSink("redis://127.0.0.1:1/0?stream=s")
     source = RedisStreamSource("redis://127.0.0.1:1/0?stream=o")
-    clients = [store._client, ledger._client, sink._redis(), source._redis()]  # type: ignore[attr-defined]
+    # The ledger has no client of its own: it writes through the store's (one transaction).
+    assert store.ledger._client is store._client  # type: ignore[attr-defined]
+    clients = [store._client, sink._redis(), source._redis()]  # type: ignore[attr-defined]
     for client in clients:
         kwargs = client.connection_pool.connection_kwargs
         assert kwargs["socket_connect_timeout"] == CONNECT_TIMEOUT
         assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
         assert kwargs["health_check_interval"] == HEALTH_CHECK_INTERVAL
-    for part in (store, ledger, sink, source):
+    for part in (store, sink, source):
         part.close()

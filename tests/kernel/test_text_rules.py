@@ -97,7 +97,7 @@ def test_check_text_accepts_and_passes_none_when_optional() -> None:
 def test_request_ids_match_their_pattern_everywhere() -> None:
     import re
 
-    from irgov_policy import ledger
+    from irgov_policy.approvals import ledger_records as ledger
     from irgov_policy.http import router
 
     rid = new_request_id()

@@ -47,7 +47,11 @@ class PackWatcher:
         path = Path(name)
         if path in self._files:
             return True
-        return any(path.is_relative_to(folder) for folder in self._folders) and not path.name.startswith(".")
+        for folder in self._folders:
+            if path.is_relative_to(folder):
+                # Hidden names (editor swap files, `.git`, a `.irgov` state folder) are not packs.
+                return not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        return False
 
     def start(self) -> PackWatcher:
         if self._thread is None:

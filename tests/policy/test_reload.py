@@ -166,6 +166,8 @@ def test_the_watcher_reports_a_debounced_batch(tmp_path: Path, pack_dir: Path) -
         for i in range(5):
             (pack_dir / "baseline.irgov.yaml").write_text(f"# {i}\n", "utf-8")
         (pack_dir / ".hidden.swp").write_text("x", "utf-8")
+        (pack_dir / ".irgov").mkdir()
+        (pack_dir / ".irgov" / "outbox.db").write_text("x", "utf-8")
         assert seen.wait(10), "no change reported"
         time.sleep(0.5)
     finally:

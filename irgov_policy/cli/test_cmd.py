@@ -1,5 +1,8 @@
 """`irgov test`: run policy tests (`*.irgov-test.yaml`), optionally with rule coverage.
 
+Every case runs on every installed CEL engine unless `--engine` names one; a case the engines
+decide differently fails, naming both results.
+
 Exit codes: 0 every case passed (and coverage reached `--fail-under`), 1 usage or load error,
 2 a case failed or coverage is under the bar.
 """
@@ -92,8 +95,8 @@ def _report_load_error(problems: Sequence[object], what: str) -> None:
 
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--engine", type=click.Choice(["auto", "celpy", "cel-cpp", "all"]), default="auto", show_default=True,
-              help="`all` runs every case on every available engine")
+@click.option("--engine", type=click.Choice(["all", "auto", "celpy", "cel-cpp"]), default="all", show_default=True,
+              help="`all` runs every case on every installed engine and fails a case they decide differently")
 @click.option("--format", "output_format", type=click.Choice(["pretty", "json", "junit"]), default="pretty",
               show_default=True)
 @click.option("--coverage", is_flag=True, help="report the rules, tier entries and vocabularies no case made fire")

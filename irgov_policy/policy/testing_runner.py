@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,21 +203,42 @@ class _Coverage:
         return sorted(items, key=lambda c: (c.file is not None, c.file or "", c.line, c.rule))
 
 
+def _outcome(decision: Decision) -> tuple[Any, ...]:
+    """What engines must agree on: status, tiers, violations (code, step, rule) and rule hits.
+    Messages are left out: engines word their runtime errors differently."""
+    return (decision.status, decision.risk_tier, tuple(s.tier for s in decision.steps),
+            tuple((v.code, v.step_index, v.rule) for v in decision.violations),
+            tuple(sorted((h.rule, r.index) for r in decision.steps for h in r.hits)))
+
+
+def _describe(engine: str, decision: Decision) -> str:
+    codes = ", ".join(v.code for v in decision.violations)
+    return f"{engine} {decision.status} tier {decision.risk_tier}" + (f" ({codes})" if codes else "")
+
+
+def _disagreement(decisions: Sequence[tuple[str, Decision]]) -> str | None:
+    """A failure message when the engines did not decide a case alike, naming every result."""
+    if len({_outcome(d) for _, d in decisions}) <= 1:
+        return None
+    return "engines disagree: " + " vs ".join(_describe(name, d) for name, d in decisions)
+
+
 def _run_case(suite: PolicyTestFile, case: PolicyTestCase, engine: PolicyEngine,
-              coverage: _Coverage) -> CaseResult:
+              coverage: _Coverage) -> tuple[CaseResult, Decision]:
     started = time.perf_counter()
     decision = engine.evaluate(case.ir)
     failures = check_expectation(case.expect, decision)
     coverage.record(engine, decision)
     return CaseResult(suite.name, suite.file, case.name, case.line, engine.engine_name, tuple(failures),
-                      decision.status, decision.risk_tier, time.perf_counter() - started)
+                      decision.status, decision.risk_tier, time.perf_counter() - started), decision
 
 
 def run_policy_tests(files: Iterable[PolicyTestFile], engines: Sequence[str] = ("auto",), *,
                      use_plugins: bool = False, budget_ms: float = POLICY_TEST_BUDGET_MS,
                      functions: Mapping[str, Callable[..., Any]] | None = None,
                      checks: Iterable[Any] = ()) -> PolicyTestRun:
-    """Run every case of `files` on each engine in `engines`. Every pack set is loaded and
+    """Run every case of `files` on each engine in `engines`; with several engines, a case they
+    decide differently fails on each, naming every engine's result. Every pack set is loaded and
     compiled first, so a broken pack raises `PackLoadError` before any case runs. The time
     budget defaults to a generous one: policy tests judge what rules decide, and a busy CI
     machine must not turn a case into `BUDGET_EXCEEDED`. `functions` and `checks` are added to
@@ -237,8 +258,18 @@ def run_policy_tests(files: Iterable[PolicyTestFile], engines: Sequence[str] = (
     for engine in cache.values():
         coverage.register(engine)
     run = PolicyTestRun()
+    decided: dict[tuple[str, int], list[tuple[int, str, Decision]]] = {}
     for suite, engine in plan:
         for case in suite.cases:
-            run.results.append(_run_case(suite, case, engine, coverage))
+            result, decision = _run_case(suite, case, engine, coverage)
+            decided.setdefault((suite.file, case.line), []).append((len(run.results), engine.engine_name, decision))
+            run.results.append(result)
+    # A case the engines decide differently fails on each of them, whatever it expected.
+    for outcomes in decided.values():
+        message = _disagreement([(name, decision) for _, name, decision in outcomes])
+        if message is not None:
+            for position, _, _ in outcomes:
+                result = run.results[position]
+                run.results[position] = replace(result, failures=(*result.failures, message))
     run.coverage = coverage.report()
     return run

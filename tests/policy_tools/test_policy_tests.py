@@ -81,7 +81,7 @@ def test_failing_cases_exit_2_and_say_why(tmp_path: Path) -> None:
     assert "- expected violation `UNKNOWN_ACTION` at step 1 was not reported" in out
     assert "- unexpected violation `UNKNOWN_ACTION` at step 0: unknown action `nope.x`" in out
     assert "- unexpected violation `NEGATIVE_BUDGET` at step 0: budget_cents is negative" in out
-    assert "1 passed, 2 failed" in out
+    assert "2 passed, 4 failed (6 cases)" in out  # every case on both engines
 
 
 def test_not_hits_catch_a_false_positive(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_junit_and_json_outputs(tmp_path: Path) -> None:
         assert suite.find("properties/property").get("name") == "rule_coverage_percent"  # type: ignore[union-attr]
     code, out, _ = invoke(str(path), "--format", "json")
     data = json.loads(out)
-    assert data["summary"] == {"cases": 2, "passed": 1, "failed": 1, "rules": 15, "rules_hit": 1,
+    assert data["summary"] == {"cases": 4, "passed": 2, "failed": 2, "rules": 15, "rules_hit": 1,
                                "coverage_percent": 6.67}
     assert "coverage" not in data
     assert data["results"][1]["failures"][0] == "status is `PASS`, expected `REJECT`"
@@ -220,3 +220,35 @@ def test_policy_tests_run_with_a_generous_budget() -> None:
     # 250 ms decision budget of `irgov check`.
     default = inspect.signature(run_policy_tests).parameters["budget_ms"].default
     assert default == POLICY_TEST_BUDGET_MS and default >= 100 * DEFAULT_BUDGET_MS
+
+
+def test_every_installed_engine_runs_by_default_and_a_disagreement_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pack = tmp_path / "region.irgov.yaml"
+    pack.write_text("""apiVersion: irgov.dev/v1
+kind: RulePack
+metadata: {name: region, version: "1"}
+rules:
+  - id: eu-region
+    when: has(step.constraints.region) && step.constraints.region == "eu"
+    tier: 1
+    reason: an eu region
+""", encoding="utf-8")
+    path = write(tmp_path, """  - name: no region
+    ir: {steps: [{}]}
+    expect: {status: PASS}
+""").read_text(encoding="utf-8").replace(f'packs: ["{BASELINE}"]', f'packs: ["{BASELINE}", "{pack}"]')
+    (tmp_path / "sample.irgov-test.yaml").write_text(path, encoding="utf-8")
+    code, out, err = invoke(str(tmp_path), "--format", "json")
+    assert code == 0, out + err
+    assert {r["engine"] for r in json.loads(out)["results"]} == {"celpy", "cel-cpp"}
+    # Put back celpy's own `has()` and `&&` (the disagreement this project fixed): the case
+    # now fails on both engines, naming each result.
+    import celpy.celtypes
+
+    from irgov_policy.policy.cel import celpy_semantics
+    monkeypatch.setattr(celpy_semantics, "logical_and", celpy.celtypes.logical_and)
+    monkeypatch.setattr(celpy_semantics, "has", lambda target, name: name in target)
+    code, out, _ = invoke(str(tmp_path))
+    assert code == 2
+    assert out.count("engines disagree: cel-cpp PASS tier 0 vs celpy REJECT tier 0 (RULE_ERROR)") == 2, out

@@ -22,6 +22,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from ..functions import PROJECT_FUNCTIONS, STRING_FUNCTIONS
+from . import celpy_semantics
 from .base import DECLARED_VARIABLES, CelCompileError, CelEngine, CelEvalError, function_arity
 
 __all__ = ["CelPyEngine", "to_python"]
@@ -68,9 +69,10 @@ def _adapt(name: str, function: Callable[..., Any], prefix: str) -> Callable[...
         try:
             return json_to_cel(function(*(to_python(a) for a in args)))
         except Exception as exc:
-            # Returned, not raised: a CEL error value that `||`/`&&` may absorb, exactly like
-            # cel-cpp does with a raising function.
-            return CELEvalError(f"{name}: {exc}", type(exc), None)
+            # Raised as a CEL error: the operand it is part of becomes an error value that
+            # `||`/`&&` may absorb (celpy_semantics.result), exactly like cel-cpp does with a
+            # raising function; a returned error value would flow on into celpy's operators.
+            raise CELEvalError(f"{name}: {exc}", type(exc), None) from None
 
     call.__name__ = name
     call.__module__ = _NAMESPACE
@@ -94,8 +96,9 @@ class CelPyEngine(CelEngine):
         super().__init__(functions)
         for fname, impl in self.extra_functions.items():
             function_arity(fname, impl)
-        # The transpiling runner is several times faster than the interpreting one.
-        self._env = celpy.Environment(runner_class=celpy.CompiledRunner)
+        # The transpiling runner is several times faster than the interpreting one; this one keeps
+        # CEL's error semantics where celpy's own departs from them (see celpy_semantics).
+        self._env = celpy.Environment(runner_class=celpy_semantics.SpecRunner)
         prefix = f"e{next(_ENGINE_IDS)}"
         table: dict[str, Callable[..., Any]] = {}
         for fname, (impl, _) in PROJECT_FUNCTIONS.items():
@@ -108,6 +111,7 @@ class CelPyEngine(CelEngine):
         namespace = types.SimpleNamespace(**{f.__qualname__: f for f in table.values()})
         self._globals: dict[str, Any] = dict(celpy.evaluation.result.__globals__)
         self._globals[_NAMESPACE] = namespace
+        self._globals[celpy_semantics.GLOBAL_NAME] = celpy_semantics
         # Transpiled code reads its activation from a global: one evaluation at a time.
         self._lock = threading.Lock()
         self._known_functions = _BUILTIN_FUNCTIONS | _MACROS | frozenset(table)
@@ -153,6 +157,10 @@ class CelPyEngine(CelEngine):
             token = node.children[0]
             if str(token) not in self._known_functions:
                 raise CelCompileError(f"undeclared reference to function `{token}`", _start(token))
+            if str(token) == "has" and not (len(node.children) == 2
+                                            and celpy_semantics.has_field_selection(node.children[1])):
+                raise CelCompileError("invalid argument to has() macro: expected a field selection `e.f`",
+                                      _start(token))
         if node.data == "member_dot_arg" and len(node.children) >= 2:
             target, method = node.children[0], node.children[1]
             if isinstance(method, lark.Token) and str(method) not in self._known_functions:

@@ -94,6 +94,11 @@ class ApiKeyAuth:
                                   "`submitter`, `approver` or `admin`") from None
             if _HASHED.fullmatch(key):
                 digest = key
+            elif key[:7].lower() == "sha256:":
+                # A mistyped digest must not silently become a plaintext key that the
+                # configuration string itself would unlock.
+                raise ConfigError(f"api key entry {position} (`{name}`): a key starting with `sha256:` must be "
+                                  "`sha256:` and 64 lower-case hex digits")
             elif len(key) < MIN_KEY_LENGTH:
                 raise ConfigError(f"api key entry {position} (`{name}`): the key must have at least "
                                   f"{MIN_KEY_LENGTH} characters")

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
@@ -52,7 +51,7 @@ def create_app(config: GovernanceConfig | str | os.PathLike[str] | None = None, 
     app.include_router(create_router(gov, auth=auth if auth is not None else ApiKeyAuth(gov.config.api_keys)),
                        prefix=prefix)
 
-    async def as_problem(request: Request, exc: Exception) -> JSONResponse:
+    async def as_problem(request: Request, exc: Exception) -> Response:
         return problem_response(problem_from_exception(exc), request.url.path)
 
     # Routes outside the router (unknown paths, wrong methods) answer with problems too.

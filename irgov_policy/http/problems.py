@@ -7,13 +7,13 @@ request validation, kernel refusals, unexpected failures) into a problem documen
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -94,18 +94,56 @@ class ProblemError(Exception):
         self.headers = dict(headers or {})
 
 
-def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
+def _text(value: object) -> str:
+    """`value` as text that always encodes: lone surrogates and other unencodable code points are
+    written as escapes (`\\ud800`), so no input can make a problem document fail to render."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:
+        return "an unprintable value"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _header_safe(name: object, value: object) -> bool:
+    if not isinstance(name, str) or not isinstance(value, str) or "\r" in value or "\n" in value:
+        return False
+    try:
+        name.encode("latin-1")
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _render(problem: ProblemError, instance: str | None) -> Response:
+    status = problem.status if isinstance(problem.status, int) and 400 <= problem.status <= 599 else 500
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + problem.kind,
-        "title": _TITLES.get(problem.status, "Error"),
-        "status": problem.status,
-        "detail": problem.detail,
+        "type": PROBLEM_TYPE_BASE + _text(problem.kind),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": _text(problem.detail),
     }
     if instance is not None:
-        body["instance"] = instance
+        body["instance"] = _text(instance)
     if problem.errors is not None:
-        body["errors"] = problem.errors
-    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)
+        body["errors"] = [{_text(k): _text(v) for k, v in dict(item).items()} for item in problem.errors]
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {k: v for k, v in dict(problem.headers).items() if _header_safe(k, v)}
+    return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+# The answer when even a sanitised problem cannot be built (a broken `errors` list, say).
+_LAST_RESORT = json.dumps({"type": PROBLEM_TYPE_BASE + "internal-error", "title": _TITLES[500], "status": 500,
+                           "detail": "the server failed to handle the request"}).encode("utf-8")
+
+
+def problem_response(problem: ProblemError, instance: str | None = None) -> Response:
+    """The problem document of `problem`. It never fails, whatever the problem holds."""
+    try:
+        return _render(problem, instance)
+    except Exception:
+        logger.exception("cannot render a problem document")
+        return Response(_LAST_RESORT, status_code=500, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _validation_problem(exc: RequestValidationError) -> ProblemError:

@@ -14,6 +14,7 @@ import click
 
 from .._version import __version__
 from ..errors import PluginError
+from ._common import OneLineFormatter
 
 __all__ = ["main"]
 
@@ -61,11 +62,6 @@ class LazyGroup(click.Group):
             raise UsageFailure(str(exc)) from exc
 
 
-class _OneLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"irgov: {record.levelname.lower()}: {record.getMessage()}"
-
-
 def _configure_logging() -> None:
     """The library never configures logging; the program does: one line per record on stderr,
     warnings and up unless `IRGOV_LOG_LEVEL` says otherwise."""
@@ -77,7 +73,7 @@ def _configure_logging() -> None:
         return  # the host (or a test harness) already decides where records go
     level = os.environ.get("IRGOV_LOG_LEVEL", "WARNING").upper()
     handler = logging.StreamHandler()
-    handler.setFormatter(_OneLineFormatter())
+    handler.setFormatter(OneLineFormatter())
     package_logger.addHandler(handler)
     package_logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
     # Audit lines (a change of the pack set in force, shadow divergences) are always shown.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -11,7 +12,8 @@ import click
 
 from ..errors import IrgovError, IRInputError
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "UsageFailure", "echo_json", "fail", "read_input"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "UsageFailure", "OneLineFormatter", "echo_json", "fail", "keep_exception_causes",
+           "read_input"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -24,6 +26,26 @@ class UsageFailure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"irgov: error: {self.message}", err=True)
+
+
+class OneLineFormatter(logging.Formatter):
+    """`irgov: level: message`. With `causes`, a record's exception (type, message, stack) follows
+    it: a server's log must say why it answered 500, a command's output must stay one line."""
+
+    causes = False
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"irgov: {record.levelname.lower()}: {record.getMessage()}"
+        if self.causes and record.exc_info:
+            return line + "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def keep_exception_causes() -> None:
+    """Log the exception of each record that has one (for `irgov serve`)."""
+    for handler in logging.getLogger("irgov_policy").handlers:
+        if isinstance(handler.formatter, OneLineFormatter):
+            handler.formatter.causes = True
 
 
 def fail(message: str) -> NoReturn:

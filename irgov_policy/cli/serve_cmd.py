@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import IrgovError
-from ._common import fail
+from ._common import fail, keep_exception_causes
 
 if TYPE_CHECKING:
     from ..kernel import Governance
@@ -43,6 +43,7 @@ def serve_command(host: str, port: int, config_path: str | None, log_level: str)
     if not app.state.governance.config.api_keys:
         click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
     _reload_on_hangup(app.state.governance)
+    keep_exception_causes()
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

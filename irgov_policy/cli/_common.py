@@ -12,7 +12,7 @@ import click
 
 from ..errors import IrgovError, IRInputError
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "UsageFailure", "OneLineFormatter", "echo_json", "fail", "keep_exception_causes",
+__all__ = ["EXIT_ERROR", "EXIT_OK", "OneLineFormatter", "UsageFailure", "echo_json", "fail", "keep_exception_causes",
            "read_input"]
 
 EXIT_OK = 0

@@ -15,9 +15,9 @@ from .live import free_port, running
 
 INJECT = """
 from irgov_policy.kernel import Governance
-def packs(self):
+def pack_status(self):
     raise RuntimeError("injected fault 7d41")
-Governance.packs = packs
+Governance.pack_status = pack_status
 from irgov_policy.cli import main
 main()
 """
@@ -36,7 +36,7 @@ def test_a_500_is_logged_with_its_cause_once(tmp_path: Path) -> None:
     log = (tmp_path / "server.log").read_text()
     assert log.count("irgov: error: unexpected error while handling a request") == 1, log
     assert log.count("RuntimeError: injected fault 7d41") == 1, log
-    assert "Traceback (most recent call last):" in log and "in packs" in log, log
+    assert "Traceback (most recent call last):" in log and "in pack_status" in log, log
 
 
 def test_a_command_still_prints_one_line_per_record(tmp_path: Path) -> None:

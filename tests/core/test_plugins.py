@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 import sys
 import textwrap
@@ -24,6 +26,50 @@ def test_every_hook_is_documented_with_a_heading() -> None:
     assert missing == [], f"hooks without a heading in docs/plugins.md: {missing}"
     stale = sorted(headings - set(hooks))
     assert stale == [], f"docs/plugins.md documents hooks that do not exist: {stale}"
+
+
+def _section(page: str, heading: str) -> str:
+    match = re.search(rf"^### {heading}\s*$(.*?)(?=^##)", page, re.MULTILINE | re.DOTALL)
+    assert match, f"no section `### {heading}` in docs/plugins.md"
+    return match.group(1)
+
+
+def test_each_hook_section_shows_the_hooks_signature() -> None:
+    """Arguments, their types and the return, exactly as `hookspecs` declares them."""
+    page = DOCS.read_text("utf-8")
+    for name in sorted(n for n in dir(hookspecs) if n.startswith("irgov_")):
+        signature = inspect.signature(getattr(hookspecs, name))
+        arguments = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values())
+        written = f"`{name}({arguments}) -> {signature.return_annotation}`"
+        section = _section(page, name)
+        assert written in section, f"docs/plugins.md `### {name}` does not show {written}"
+        assert "```python" in section, f"docs/plugins.md `### {name}` has no example"
+
+
+def test_the_types_table_shows_every_hook_type_as_declared() -> None:
+    """Each type alias with its definition, each protocol with its members, as `hookspecs` has them."""
+    page = DOCS.read_text("utf-8").replace("\\|", "|")
+    tree = ast.parse(Path(hookspecs.__file__).read_text("utf-8"))
+    aliases = {node.target.id: node.value for node in tree.body
+               if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    for name, value in aliases.items():
+        text = value.value if isinstance(value, ast.Constant) else ast.unparse(value).replace("'", "")
+        assert f"| `{name}` | `{name} = {text}` |" in page, f"docs/plugins.md: type `{name}` is not `{text}`"
+    protocols = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    assert protocols
+    for protocol in protocols:
+        members = []
+        for item in protocol.body:
+            if isinstance(item, ast.FunctionDef) and any(ast.unparse(d) == "property" for d in item.decorator_list):
+                members.append(f"{item.name}: {ast.unparse(item.returns) if item.returns else ''}")
+            elif isinstance(item, ast.FunctionDef):
+                arguments = ", ".join(f"{a.arg}: {ast.unparse(a.annotation) if a.annotation else ''}"
+                                      for a in item.args.args[1:])
+                members.append(f"{item.name}({arguments}) -> {ast.unparse(item.returns) if item.returns else ''}")
+        row = f"| `{protocol.name}` | protocol: " + ", ".join(f"`{m}`" for m in members) + " |"
+        assert row in page, f"docs/plugins.md: protocol `{protocol.name}` is not shown as {row}"
+    assert set(aliases) | {p.name for p in protocols} == set(hookspecs.__all__) - {"PROJECT_NAME", "hookimpl",
+                                                                                   "hookspec"}
 
 
 def test_builtin_hash_backends_register_through_the_hook() -> None:

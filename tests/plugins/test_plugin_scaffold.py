@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import site
 import subprocess
 import sys
@@ -125,4 +126,5 @@ def test_a_generated_plugin_installs_passes_its_tests_and_is_used(tmp_path: Path
 
     policy = _run(python, "-c", CLI, "test", "--plugins", str(plugin / "irgov_acme" / "packs"), cwd=tmp_path)
     assert policy.returncode == 0, policy.stdout + policy.stderr
-    assert "4 passed, 0 failed" in policy.stdout
+    counted = re.search(r"(\d+) passed, 0 failed", policy.stdout)  # 4 cases on each installed engine
+    assert counted and int(counted.group(1)) % 4 == 0 and int(counted.group(1)) >= 4, policy.stdout

@@ -81,11 +81,14 @@ def audit(
     require_content: bool = False,
     bus: EventBus | None = None,
     now: datetime | None = None,
+    ir_digest: str | None = None,
 ) -> DiffAuditResult:
     """Compare the DAG nodes with the IR's steps. Never raises on malformed nodes.
 
     `algorithm` hashes the IR and the DAG as a whole; each node's own digest prefix chooses the
-    algorithm its step is re-hashed with, within `allowed_algorithms`."""
+    algorithm its step is re-hashed with, within `allowed_algorithms`. `ir_digest` is the IR's
+    hash under `algorithm` when the caller already holds it (the kernel's own decision), so the
+    IR is not hashed twice."""
     allowed = frozenset(allowed_algorithms)
     malformed: list[MalformedNode] = []
     if isinstance(dag_nodes, list | tuple):
@@ -147,7 +150,7 @@ def audit(
     result = DiffAuditResult(
         tenant_id=ir.tenant_id,
         request_id=ir.request_id,
-        ir_hash=ir_hash(ir, algorithm, registry=registry),
+        ir_hash=ir_digest if ir_digest is not None else ir_hash(ir, algorithm, registry=registry),
         dag_hash=dag_hash([(n.node_id, n.digest) for n in well_formed], algorithm, registry=registry),
         step_count=len(ir.steps),
         dag_node_count=len(nodes),

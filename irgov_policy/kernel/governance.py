@@ -27,7 +27,7 @@ from ..config import GovernanceConfig
 from ..errors import IrgovError, IRInputError, StoreError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
-from ..model import IR, load_ir, parse_dag_nodes, parse_ir
+from ..model import IR, parse_dag_nodes
 from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
 from ..policy.evaluator import PolicyEngine
@@ -187,22 +187,19 @@ class Governance(ApprovalRequests):
 
     # -- diff audit and the gate -------------------------------------------------------------
 
-    def _parse(self, ir: IR | Mapping[str, Any] | bytes | str) -> IR:
-        if isinstance(ir, IR):
-            return ir
-        if isinstance(ir, bytes | str):
-            return load_ir(ir, limits=self.engine.limits)
-        return parse_ir(ir, limits=self.engine.limits)
-
     def audit(self, ir: IR | Mapping[str, Any], dag_nodes: Sequence[Any] | Mapping[str, Any], *,
               require_content: bool = False) -> DiffAuditResult:
         """Is the DAG exactly this IR, and does every node run what it claims? Publishes
         `ir.dag_diff_ok` or `ir.dag_diff_failed`. `require_content` refuses nodes that carry only
         a claimed hash. Raises `IRInputError` for an IR that is not valid (nothing to compare with)."""
+        return self._audit(self.engine.parse(ir), dag_nodes, None, require_content=require_content)
+
+    def _audit(self, ir: IR, dag_nodes: Sequence[Any] | Mapping[str, Any], ir_digest: str | None, *,
+               require_content: bool) -> DiffAuditResult:
         nodes = parse_dag_nodes(dag_nodes) if isinstance(dag_nodes, Mapping) else dag_nodes
-        return run_audit(self._parse(ir), nodes, algorithm=self.config.hash_algorithm,
+        return run_audit(ir, nodes, algorithm=self.config.hash_algorithm,
                          allowed_algorithms=self.config.allowed_algorithms, registry=self.registry,
-                         require_content=require_content, bus=self.bus)
+                         require_content=require_content, bus=self.bus, ir_digest=ir_digest)
 
     def authorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                             dag_nodes: Sequence[Any] | Mapping[str, Any],
@@ -226,7 +223,16 @@ class Governance(ApprovalRequests):
 
     def _authorize(self, source: IR | Mapping[str, Any] | bytes | str, dag_nodes: Sequence[Any] | Mapping[str, Any],
                    approval_token: str | None, executed_by: str | None) -> Clearance:
-        decision = self.validate(source, submitted_by=None)
+        # Parsed once: the decision and the audit judge the same IR, and the audit reuses the
+        # decision's hash. An IR that does not parse is judged from its source (a REJECT).
+        engine = self.engine
+        parsed: IR | None = None
+        unreadable: Exception | None = None
+        try:
+            parsed = engine.parse(source)
+        except (IRInputError, ValueError) as exc:
+            unreadable = exc
+        decision = self.validate(source if parsed is None else parsed, submitted_by=None)
         reasons: list[str] = []
         tenant = decision.tenant_id or None
         digest = decision.ir_hash or None
@@ -236,13 +242,13 @@ class Governance(ApprovalRequests):
         elif decision.status not in (Status.PASS, Status.ESCALATE):
             reasons.append(f"unknown decision status `{decision.status}`")
         result: DiffAuditResult | None = None
-        try:
-            ir = self._parse(source)
-        except (IRInputError, ValueError) as exc:
-            reasons.append(f"the dag cannot be audited: the ir is not valid: {exc}")
+        if parsed is None:
+            reasons.append(f"the dag cannot be audited: the ir is not valid: {unreadable}")
         else:
             try:
-                result = self.audit(ir, dag_nodes, require_content=self.config.require_node_content)
+                same_hash = engine.hash_algorithm == self.config.hash_algorithm and decision.ir_hash
+                result = self._audit(parsed, dag_nodes, decision.ir_hash if same_hash else None,
+                                     require_content=self.config.require_node_content)
             except IrgovError as exc:
                 reasons.append(f"the dag cannot be audited: {exc}")
             else:

@@ -157,7 +157,7 @@ class PolicyEngine:
         start = time.perf_counter_ns()
         evaluated_at = now or datetime.now(UTC)
         try:
-            ir = self._parse(source)
+            ir = self.parse(source)
         except IRInputError as exc:
             decision = self._invalid(source, exc.problems, start, evaluated_at)
         except Exception as exc:  # never let untrusted input escape as a traceback
@@ -174,7 +174,10 @@ class PolicyEngine:
             self._publish(decision, bus)
         return decision
 
-    def _parse(self, source: IR | Mapping[str, Any] | bytes | str) -> IR:
+    def parse(self, source: IR | Mapping[str, Any] | bytes | str) -> IR:
+        """The strict IR of `source` under this engine's input limits (an `IR` is returned as it
+        is); raises `IRInputError`. A caller that needs the IR besides the decision parses it
+        once here and passes the `IR` to `evaluate`."""
         if isinstance(source, IR):
             return source
         if isinstance(source, bytes | str):
@@ -229,13 +232,11 @@ class PolicyEngine:
             if policy.ir_rules:
                 activation = engine.activation({"step": {}, "ir": ir_variables(ir, with_steps=True),
                                                 "constants": constants})
-                ir_hits: list[RuleHit] = []
                 for rule in policy.ir_rules:
-                    self._run_one(rule, activation, None, ir_hits, violations)
+                    self._run_one(rule, activation, None, None, violations)
             for check in self.checks:
                 if check.ir is not None:
-                    ir_hits = []
-                    self._run_check(check, lambda c=check: c.ir(ir), None, ir_hits, violations)  # type: ignore[misc]
+                    self._run_check(check, lambda c=check: c.ir(ir), None, None, violations)  # type: ignore[misc]
             if time.perf_counter_ns() > deadline:
                 raise _BudgetExceeded(None)
         except _BudgetExceeded as exc:
@@ -284,14 +285,15 @@ class PolicyEngine:
             return exc
 
     def _run_one(self, rule: CompiledRule, activation: Any, index: int | None,
-                 hits: list[RuleHit], violations: list[Violation]) -> None:
+                 hits: list[RuleHit] | None, violations: list[Violation]) -> None:
         self._record(rule, True, self._evaluate_one(rule, activation), index, hits, violations)
 
     @staticmethod
-    def _record(rule: CompiledRule, matched: Any, when: Any, index: int | None, hits: list[RuleHit],
+    def _record(rule: CompiledRule, matched: Any, when: Any, index: int | None, hits: list[RuleHit] | None,
                 violations: list[Violation]) -> None:
         """Combine `match` and `when` as CEL's `&&` does (false wins over an error), then
-        report a hit, a violation, or a RULE_ERROR for an error or a non-boolean result."""
+        report a hit, a violation, or a RULE_ERROR for an error or a non-boolean result.
+        `hits` is None where no tier can be raised (rules of scope `ir`)."""
         if matched is False or when is False:
             return
         spec = rule.spec
@@ -306,12 +308,15 @@ class PolicyEngine:
         if spec.violation is not None:
             violations.append(Violation(index, spec.violation.code, spec.violation.message,
                                         spec.violation.severity, rule.pack.name, spec.id, spec.mode))
+        elif hits is None:
+            # The pack schema already refuses a tier on a rule of scope `ir`: fail closed anyway.
+            violations.append(_rule_error(rule.pack.name, spec.id, "a rule of scope `ir` raised a tier", index))
         else:
             hits.append(RuleHit(rule.pack.name, spec.id, spec.tier, spec.reason or "", spec.mode))
 
     @staticmethod
     def _run_check(check: PythonCheck, call: Callable[[], Iterable[Finding]], index: int | None,
-                   hits: list[RuleHit], violations: list[Violation]) -> None:
+                   hits: list[RuleHit] | None, violations: list[Violation]) -> None:
         try:
             findings = list(call())
         except Exception as exc:
@@ -324,7 +329,7 @@ class PolicyEngine:
             elif finding.code is not None:
                 violations.append(Violation(index, finding.code, finding.message or finding.code,
                                             finding.severity, check.pack, finding.rule, finding.mode))
-            elif index is None:
+            elif index is None or hits is None:
                 # An IR-wide tier has no step to raise; report it as an explicit violation instead.
                 violations.append(_rule_error(check.pack, finding.rule, "an ir check returned a tier", None))
             else:

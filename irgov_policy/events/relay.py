@@ -329,6 +329,9 @@ class Relay:
             try:
                 while True:
                     cursor = self.outbox.source_cursor(source.key)
+                    legacy = getattr(source, "legacy_key", None)
+                    if cursor is None and legacy:  # saved under an earlier version's key: continue there
+                        cursor = self.outbox.source_cursor(legacy)
                     events, new_cursor = source.read(cursor, self.batch_size)
                     if new_cursor is None or new_cursor == cursor:
                         break

@@ -19,6 +19,8 @@ __all__ = ["OutboxSource", "RedisStreamSource", "SqliteSource", "source_from_url
 
 class OutboxSource(Protocol):
     key: str
+    #: the key an earlier version gave this source, whose saved cursor is still valid (or None)
+    legacy_key: str | None
 
     def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]: ...
 
@@ -31,6 +33,9 @@ class SqliteSource:
     def __init__(self, path: str) -> None:
         self.path = path
         self.key = StoreURL.for_sqlite_file(path).text
+        # Before StoreURL, an absolute path lost one slash here (`sqlite:///abs/x.db`).
+        old = "sqlite:///" + (path[1:] if path.startswith("/") else path)
+        self.legacy_key: str | None = old if old != self.key else None
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
@@ -69,6 +74,8 @@ class RedisStreamSource:
         # The key names the source in logs and in the relay's cursors: never with a password.
         self.key = f"{self.address.scheme}://{self.address.host}:{self.address.port}/{self.address.database}" \
                    f"?stream={self.stream}"
+        old = f"{self.address.server_text()}?stream={self.stream}"  # an earlier version's key
+        self.legacy_key: str | None = old if old != self.key else None
         self._client: Any = None
 
     def _redis(self) -> Any:

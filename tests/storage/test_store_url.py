@@ -132,3 +132,32 @@ def test_every_redis_client_is_built_with_the_same_settings() -> None:
         assert kwargs["health_check_interval"] == HEALTH_CHECK_INTERVAL
     for part in (store, sink, source):
         part.close()
+
+
+def test_a_relay_continues_from_the_cursor_saved_under_the_old_source_key(tmp_path: Path) -> None:
+    """Earlier versions named an attached store outbox `sqlite:///abs/x.db`; StoreURL names it
+    `sqlite:////abs/x.db`. The relay picks up the cursor saved under the old name instead of
+    importing (and delivering) the store's events a second time."""
+    from irgov_policy.events.envelope import new_event
+    from irgov_policy.events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
+    from irgov_policy.events.relay import Relay
+
+    store_db = tmp_path / "approvals.db"
+    conn = sqlite3.connect(store_db, isolation_level=None)
+    ensure_outbox_schema(conn)
+    events = [new_event("ir.approval_created", {"n": i}, tenant_id="acme") for i in range(3)]
+    for event in events:
+        append_event_in_transaction(conn, event)
+    conn.close()
+    source = SqliteSource(str(store_db))
+    assert source.key == f"sqlite:///{store_db}" and source.legacy_key == f"sqlite://{store_db}"
+    outbox = SqliteOutbox(tmp_path / "outbox.db")
+    try:
+        assert outbox.import_events(source.legacy_key, events[:2], "2") == 2
+        relay = Relay(outbox)
+        relay.add_source(source)
+        assert relay.import_sources() == 1
+        assert outbox.source_cursor(source.key) == "3"
+    finally:
+        source.close()
+        outbox.close()

@@ -9,8 +9,10 @@ undoes what a crash between the old layout's two writes left behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict
@@ -29,7 +31,8 @@ from .ledger_records import (
 )
 
 __all__ = ["LEDGER_SCHEMA", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
-           "legacy_ledger_path", "purge_ledger", "read_legacy_file", "repair"]
+           "legacy_ledger_path", "purge_ledger", "read_legacy_file", "repair", "repair_store", "request_in",
+           "revoke_in"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +182,21 @@ def _transition(conn: sqlite3.Connection, request_id: str, tenant_id: str,
     return _request(conn.execute(_SELECT + " WHERE request_id = ?", (request_id,)).fetchone())
 
 
+def request_in(conn: sqlite3.Connection, request_id: str) -> ApprovalRequest | None:
+    """The request as the store's open transaction sees it."""
+    row = conn.execute(_SELECT + " WHERE request_id = ?", (request_id,)).fetchone()
+    return _request(row) if row else None
+
+
+def revoke_in(conn: sqlite3.Connection, request: ApprovalRequest, *, now_us: int, by: str | None,
+              reason: str | None) -> ApprovalRequest:
+    """Inside the store's revoke transaction: the request `-> revoked` (a revoked one stays)."""
+    after = _transition(conn, request.request_id, request.tenant_id, (RequestState.REQUESTED, RequestState.GRANTED),
+                        {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us,
+                         "revoke_reason": reason})
+    return after or request
+
+
 def claim_for_grant(conn: sqlite3.Connection, request_id: str, *, tenant_id: str, granted_by: str,
                     granted_us: int, approval_id: str) -> ApprovalRequest | None:
     """Inside the store's grant transaction: `requested -> granted`, linked to `approval_id`."""
@@ -249,3 +267,31 @@ def repair(conn: sqlite3.Connection, now_us: int) -> list[str]:
                      "WHERE request_id = ?", (request_id,))
         repaired.append(request_id)
     return repaired
+
+
+def repair_store(store_path: Path, write: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> int:
+    """The SQLite store's start-up repair: import the previous layout's ledger file (then rename
+    it `*.imported`), and `repair` in one transaction of the store. Each step is logged."""
+    legacy = legacy_ledger_path(store_path)
+    rows = None
+    if legacy.exists():
+        try:
+            rows = read_legacy_file(legacy)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the previous ledger file `{legacy}`: {exc}") from None
+    try:
+        with write() as conn:
+            imported = import_legacy_file(conn, rows) if rows is not None else 0
+            repaired = repair(conn, time.time_ns() // 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite database `{store_path}`: cannot repair the ledger: {exc}") from None
+    if rows is not None:
+        done = legacy.with_name(legacy.name + ".imported")
+        with contextlib.suppress(FileNotFoundError):  # another process imported it meanwhile
+            legacy.rename(done)
+            logger.warning("imported %d rows of the previous ledger file %s into %s; the file is now %s",
+                           imported, legacy, store_path, done)
+    for request_id in repaired:
+        logger.warning("approval request %s was granted without an approval (a crash of an earlier "
+                       "version): it is requested again, and an unlinked approval of it revoked", request_id)
+    return len(repaired)

@@ -3,7 +3,7 @@ is atomic on the server whatever the number of clients (docs/approvals.md, Redis
 
 from __future__ import annotations
 
-__all__ = ["CONSUME", "CREATE", "EXPIRE", "GRANT", "PURGE_ONE", "REVOKE", "TRANSITION"]
+__all__ = ["CONSUME", "CREATE", "EXPIRE", "GRANT", "PURGE_ONE", "REVOKE", "REVOKE_REQUEST", "TRANSITION"]
 
 # Creating an approval, as a Lua function shared by CREATE and GRANT. Every check comes before
 # the first write: a script that stops half-way leaves its writes in place (Redis has no rollback).
@@ -175,4 +175,34 @@ for i = 3, #ARGV, 2 do
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 return 1
+"""
+
+# The revocation of an approval request and of its pending approval, in one script. The
+# approval's key is derived from the prefix. 'missing': no such request for this tenant;
+# 'conflict': its approval is consumed or expired (nothing written); 'ok'.
+# KEYS: request, due, finished. ARGV: tenant, now_us, has_by, by, has_reason, reason, prefix
+REVOKE_REQUEST = _COMMON + """
+local r, now = KEYS[1], ARGV[2]
+if redis.call('EXISTS', r) == 0 or redis.call('HGET', r, 'tenant_id') ~= ARGV[1] then return 'missing' end
+local id = redis.call('HGET', r, 'approval_id')
+if id then
+  local key = ARGV[7] .. 'approval:' .. id
+  if redis.call('EXISTS', key) == 1 then
+    local f = redis.call('HMGET', key, 'status', 'expires_us')
+    if f[1] == 'pending' and tonumber(f[2]) > tonumber(now) then
+      redis.call('HSET', key, 'status', 'revoked', 'revoked_us', now, 'finished_us', now)
+      if ARGV[3] == '1' then redis.call('HSET', key, 'revoked_by', ARGV[4]) end
+      if ARGV[5] == '1' then redis.call('HSET', key, 'revoke_reason', ARGV[6]) end
+      finish(key, id, now)
+    elseif f[1] ~= 'revoked' then
+      return 'conflict'
+    end
+  end
+end
+if redis.call('HGET', r, 'state') ~= 'revoked' then
+  redis.call('HSET', r, 'state', 'revoked', 'revoked_us', now)
+  if ARGV[3] == '1' then redis.call('HSET', r, 'revoked_by', ARGV[4]) end
+  if ARGV[5] == '1' then redis.call('HSET', r, 'revoke_reason', ARGV[6]) end
+end
+return 'ok'
 """

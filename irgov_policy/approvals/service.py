@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import ApprovalError, ApprovalKeyError, ConfigError, ConflictError, DigestError, InvalidTTLError
+from ..errors import (
+    ApprovalError,
+    ApprovalKeyError,
+    ConfigError,
+    ConflictError,
+    DigestError,
+    InvalidTTLError,
+    NotFoundError,
+)
 from ..events.bus import EventBus
 from ..events.envelope import Event, format_timestamp, new_event, uuid7
 from ..events.types import EventType
@@ -27,14 +35,14 @@ from ..text_rules import (
     check_text,
     holds_token,
 )
-from .ledger_records import ApprovalRequest
+from .event_builders import created_event, expired_event, invalid_event
+from .ledger_records import ApprovalRequest, RequestState
 from .records import (
     Approval,
     ApprovalRecord,
     ApprovalStatus,
     ConsumeReason,
     ConsumeResult,
-    from_us,
     to_us,
     ttl_us,
     validate_ttl,
@@ -141,30 +149,6 @@ class ApprovalService:
         except Exception as exc:  # the bus promises not to raise; a decision never depends on it
             logger.warning("publishing event %s (%s) failed: %s", event.id, event.type, type(exc).__name__)
 
-    def _expired_event(self, record: ApprovalRecord, now: datetime) -> Event:
-        return new_event(EventType.APPROVAL_EXPIRED, {
-            "approval_id": record.approval_id,
-            "tenant_id": record.tenant_id,
-            "ir_hash": record.ir_hash,
-            "expired_at": format_timestamp(from_us(record.expires_us)),
-            "created_at": format_timestamp(from_us(record.created_us)),
-            "ttl_seconds": record.ttl_seconds,
-            "was_consumed": False,
-        }, tenant_id=record.tenant_id, now=now)
-
-    def _invalid_event(self, *, tenant_id: str, ir_hash: str, reason: ConsumeReason, attempted_by: str | None,
-                       approval_id: str | None, now: datetime, extra: dict[str, Any] | None = None) -> Event:
-        payload: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "ir_hash": ir_hash,
-            "reason": reason.value,
-            "attempted_by": attempted_by,
-            "attempted_at": format_timestamp(now),
-            "approval_id": approval_id,
-        }
-        payload.update(extra or {})
-        return new_event(EventType.APPROVAL_INVALID, payload, tenant_id=tenant_id, now=now)
-
     def _touch_expired(self, record: ApprovalRecord, now: datetime) -> ApprovalRecord:
         """Record the expiry of a pending approval past its time; publish it the first time."""
         if record.status is not ApprovalStatus.PENDING or record.expires_us > to_us(now):
@@ -172,7 +156,7 @@ class ApprovalService:
         after, changed = self.store.expire(record.approval_id, to_us(now))
         if changed and after is not None:
             logger.info("approval %s expired", after.approval_id)
-            self._publish(self._expired_event(after, now))
+            self._publish(expired_event(after, now))
         return after or record
 
     # -- create ------------------------------------------------------------------------------
@@ -224,17 +208,7 @@ class ApprovalService:
             created_by=created_by,
             reason=reason,
         )
-        approval = record.public()
-        event = new_event(EventType.APPROVAL_CREATED, {
-            "approval_id": approval.approval_id,
-            "tenant_id": tenant_id,
-            "ir_hash": ir_hash,
-            "ttl_seconds": ttl,
-            "expires_at": format_timestamp(approval.expires_at),
-            "created_by": created_by,
-            "created_at": format_timestamp(approval.created_at),
-        }, tenant_id=tenant_id, now=now)
-        return record, token, event
+        return record, token, created_event(record, now)
 
     def _created(self, record: ApprovalRecord, event: Event) -> Approval:
         approval = record.public()
@@ -265,7 +239,7 @@ class ApprovalService:
                 record = None
         if record is None:
             logger.info("approval consume refused for tenant %s: token_not_found", tenant_id)
-            self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash,
+            self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash,
                                               reason=ConsumeReason.TOKEN_NOT_FOUND, attempted_by=consumed_by,
                                               approval_id=None, now=now))
             return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
@@ -293,25 +267,25 @@ class ApprovalService:
         reason = outcome.reason or ConsumeReason.TOKEN_NOT_FOUND
         if outcome.expired_now:
             logger.info("approval %s expired", record.approval_id)
-            self._publish(self._expired_event(after, now))
+            self._publish(expired_event(after, now))
         extra: dict[str, Any] = {}
         if outcome.revoked_now:
             extra["revoked"] = True
             logger.warning("approval %s revoked after %d mismatched attempts", record.approval_id, after.mismatches)
         if reason is ConsumeReason.TOKEN_NOT_FOUND:
             # The record vanished between the lookup and the consume (purged): not found.
-            self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
+            self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
                                               attempted_by=consumed_by, approval_id=None, now=now))
             return ConsumeResult(False, None, reason, None)
         if reason is ConsumeReason.TENANT_MISMATCH:
             logger.warning("approval %s: consume attempted by another tenant", record.approval_id)
             extra["attempted_tenant_id"] = tenant_id
-            self._publish(self._invalid_event(tenant_id=record.tenant_id, ir_hash=ir_hash, reason=reason,
+            self._publish(invalid_event(tenant_id=record.tenant_id, ir_hash=ir_hash, reason=reason,
                                               attempted_by=consumed_by, approval_id=record.approval_id,
                                               now=now, extra=extra))
             return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
         logger.info("approval %s consume refused: %s", record.approval_id, reason.value)
-        self._publish(self._invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
+        self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
                                           attempted_by=consumed_by, approval_id=record.approval_id, now=now,
                                           extra=extra))
         return ConsumeResult(False, after.status, reason, record.approval_id)
@@ -365,6 +339,26 @@ class ApprovalService:
             logger.info("approval %s revoked", approval_id)
         return (after or record).public(to_us(now))
 
+    def revoke_request(self, request: ApprovalRequest, *, by: str,
+                       reason: str | None = None) -> tuple[ApprovalRequest, Approval | None]:
+        """Withdraw an approval request and revoke its approval while it is pending, as one store
+        operation (`ApprovalStore.revoke_request`). Raises `ConflictError` when the approval is
+        already consumed or expired, `NotFoundError` when the request is gone."""
+        check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
+        now_us = to_us(self._now())
+        after, record = self.store.revoke_request(request.request_id, tenant_id=request.tenant_id, now_us=now_us,
+                                                  by=by, reason=reason)
+        if after is None:
+            raise NotFoundError(f"approval request `{request.request_id}` does not exist")
+        if after.state is not RequestState.REVOKED:
+            status = record.effective_status(now_us).value if record is not None else after.state.value
+            raise ConflictError(f"approval request `{request.request_id}` cannot be revoked: its approval is "
+                                f"already {status}")
+        if record is not None and record.status is ApprovalStatus.REVOKED and record.revoked_us == now_us:
+            logger.info("approval %s revoked", record.approval_id)
+        return after, (record.public(now_us) if record is not None else None)
+
     def sweep(self, *, batch: int = 1000) -> int:
         """Record the expiry of every pending approval past its time; one event each."""
         total = 0
@@ -372,7 +366,7 @@ class ApprovalService:
             now = self._now()
             expired = self.store.expire_due(to_us(now), batch)
             for record in expired:
-                self._publish(self._expired_event(record, now))
+                self._publish(expired_event(record, now))
             total += len(expired)
             if len(expired) < batch:
                 break

@@ -41,6 +41,13 @@ class ApprovalStore(Protocol):
         None, with nothing written, when the request is not `requested` for `tenant_id`."""
         ...
 
+    def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
+                       reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
+        """In one atomic unit: revoke the request's approval when it is pending, and the request
+        (`requested` or `granted` -> `revoked`). When the approval is consumed or expired nothing
+        is written. The request and its approval after; `(None, None)` for no request of `tenant_id`."""
+        ...
+
     def repair(self) -> int:
         """Put right what a crash of an earlier layout left half-done (a request granted with no
         approval); run at start-up, logs each repair, returns how many."""

@@ -67,6 +67,25 @@ class MemoryApprovalStore:
                 {"state": RequestState.GRANTED, "granted_by": granted_by, "granted_us": granted_us,
                  "approval_id": record.approval_id})
 
+    def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
+                       reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
+        with self._lock:
+            request = self._ledger.get_request_locked(request_id)
+            if request is None or request.tenant_id != tenant_id:
+                return None, None
+            record = self._records.get(request.approval_id) if request.approval_id is not None else None
+            if record is not None:
+                if record.status is ApprovalStatus.PENDING and record.expires_us > now_us:
+                    record = record.with_changes(status=ApprovalStatus.REVOKED, revoked_us=now_us, revoked_by=by,
+                                                 revoke_reason=reason, finished_us=now_us)
+                    self._records[record.approval_id] = record
+                elif record.status is not ApprovalStatus.REVOKED:
+                    return request, record  # consumed or expired: the request stays as it is
+            after = self._ledger.transition_locked(
+                request_id, tenant_id, (RequestState.REQUESTED, RequestState.GRANTED),
+                {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us, "revoke_reason": reason})
+            return after or request, record
+
     def repair(self) -> int:
         """Nothing outlives the process, so nothing is ever left half-done."""
         return 0

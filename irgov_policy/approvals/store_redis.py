@@ -83,6 +83,7 @@ class RedisApprovalStore:
         self._revoke = self._client.register_script(scripts.REVOKE)
         self._purge_one = self._client.register_script(scripts.PURGE_ONE)
         self._grant = self._client.register_script(scripts.GRANT)
+        self._revoke_request = self._client.register_script(scripts.REVOKE_REQUEST)
         self._ledger = RedisLedger(self._client, self.prefix, self.retention_seconds, self._call)
         self.ledger: Ledger = self._ledger
 
@@ -175,6 +176,18 @@ class RedisApprovalStore:
         if done == -1:
             raise StoreError(f"approval `{record.approval_id}` already exists")
         return self._ledger.get_request(request_id) if done == 1 else None
+
+    def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
+                       reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
+        word = self._call("revoke an approval request", self._revoke_request,
+                          keys=[self._ledger.request_key(request_id), self._key("due"), self._key("finished")],
+                          args=[tenant_id, now_us, "1" if by is not None else "0", by or "",
+                                "1" if reason is not None else "0", reason or "", self.prefix])
+        if word == "missing":
+            return None, None
+        request = self._ledger.get_request(request_id)
+        record = self.get(request.approval_id) if request is not None and request.approval_id else None
+        return request, record
 
     def repair(self) -> int:
         """Once per data set (a mark key records it): requests the previous layout left `granted`

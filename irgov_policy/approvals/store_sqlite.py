@@ -11,12 +11,10 @@ approval and appends `ir.approval_created` in one transaction too.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,12 +29,11 @@ from .ledger_sqlite import (
     LEDGER_SCHEMA,
     SQLiteLedger,
     claim_for_grant,
-    import_legacy_file,
-    legacy_ledger_path,
     purge_ledger,
-    read_legacy_file,
+    repair_store,
+    request_in,
+    revoke_in,
 )
-from .ledger_sqlite import repair as repair_ledger
 from .records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -249,30 +246,29 @@ class SQLiteApprovalStore:
 
     def repair(self) -> int:
         """Import the previous layout's ledger file once, then put right what a crash between its
-        two writes left (ledger_sqlite.repair); each repaired request is logged."""
-        legacy = legacy_ledger_path(self.path)
-        rows = None
-        if legacy.exists():
-            try:
-                rows = read_legacy_file(legacy)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read the previous ledger file `{legacy}`: {exc}") from None
+        two writes left (ledger_sqlite.repair_store); each repair is logged."""
+        return repair_store(self.path, self._write)
+
+    def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
+                       reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
         try:
             with self._write() as conn:
-                imported = import_legacy_file(conn, rows) if rows is not None else 0
-                repaired = repair_ledger(conn, time.time_ns() // 1000)
+                request = request_in(conn, request_id)
+                if request is None or request.tenant_id != tenant_id:
+                    return None, None
+                record = None
+                if request.approval_id is not None:
+                    conn.execute(
+                        "UPDATE irgov_approvals SET status = 'revoked', revoked_us = ?, revoked_by = ?, "
+                        "revoke_reason = ?, finished_us = ? WHERE approval_id = ? AND status = 'pending' "
+                        "AND expires_us > ?", (now_us, by, reason, now_us, request.approval_id, now_us))
+                    row = conn.execute(_SELECT + " WHERE approval_id = ?", (request.approval_id,)).fetchone()
+                    record = _row_to_record(row) if row else None
+                    if record is not None and record.status is not ApprovalStatus.REVOKED:
+                        return request, record  # consumed or expired: the request stays as it is
+                return revoke_in(conn, request, now_us=now_us, by=by, reason=reason), record
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite database `{self.path}`: cannot repair the ledger: {exc}") from None
-        if rows is not None:
-            done = legacy.with_name(legacy.name + ".imported")
-            with contextlib.suppress(FileNotFoundError):  # another process imported it meanwhile
-                legacy.rename(done)
-                logger.warning("imported %d rows of the previous ledger file %s into %s; the file is now %s",
-                               imported, legacy, self.path, done)
-        for request_id in repaired:
-            logger.warning("approval request %s was granted without an approval (a crash of an earlier "
-                           "version): it is requested again, and an unlinked approval of it revoked", request_id)
-        return len(repaired)
+            raise StoreError(f"sqlite database `{self.path}`: cannot revoke an approval request: {exc}") from None
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
         rows = self._read(_SELECT + " WHERE approval_id = ?", (approval_id,))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..approvals import ApprovalService, ApprovalStatus
+from ..approvals import ApprovalService
 from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, Ledger, RequestState
 from ..config import GovernanceConfig
 from ..errors import (
@@ -169,14 +169,7 @@ class ApprovalRequests:
         request = self._request_of(request_id, tenant_id)
         if request.state is RequestState.REVOKED:
             return self._view(request)
-        if request.approval_id is not None:
-            approval = self.approvals.revoke(request.approval_id, tenant_id, by=by, reason=reason)
-            if approval is not None and approval.status is not ApprovalStatus.REVOKED:
-                raise ConflictError(f"approval request `{request_id}` cannot be revoked: its approval is "
-                                    f"already {approval.status.value}")
-        after = self.ledger.transition(request_id, tenant_id=tenant_id,
-                                       from_states=(RequestState.REQUESTED, RequestState.GRANTED),
-                                       changes={"state": RequestState.REVOKED, "revoked_by": by,
-                                                "revoked_us": now_us(), "revoke_reason": reason})
+        # One operation of the store: the approval (while pending) and the request are revoked together.
+        after, _ = self.approvals.revoke_request(request, by=by, reason=reason)
         logger.info("approval request %s revoked by %s", request_id, by)
-        return self._view(after or self._request_of(request_id, tenant_id))
+        return self._view(after)

@@ -17,7 +17,7 @@ from irgov_policy.approvals.ledger_records import (
     RequestState,
     new_request_id,
 )
-from irgov_policy.errors import ConflictError, StoreError
+from irgov_policy.errors import ConflictError, NotFoundError, StoreError
 from irgov_policy.events import MemorySink
 
 from .helpers import H1, H2, Clock, make_service
@@ -188,6 +188,50 @@ def test_the_service_grants_with_the_key_it_consumes_with(store_url: str) -> Non
         service.store.ledger.insert_request(request)
         _, token, _ = service.grant(request, granted_by="bob")
         assert service.consume(str(token), tenant_id="acme", ir_hash=H1).success
+    finally:
+        bus.close()
+        service.store.close()
+
+
+def test_revoking_a_request_revokes_its_pending_approval_in_the_same_unit(
+        env: tuple[ApprovalService, MemorySink]) -> None:
+    service, _ = env
+    ledger = service.store.ledger
+    waiting, granted, consumed = _request(), _request(), _request()
+    for request in (waiting, granted, consumed):
+        ledger.insert_request(request)
+    after, approval = service.revoke_request(waiting, by="bob", reason="not needed")
+    assert after.state is RequestState.REVOKED and after.revoked_by == "bob" and approval is None
+    assert ledger.get_request(waiting.request_id) == after
+
+    live, _, granted_after = service.grant(granted, granted_by="bob")
+    after, approval = service.revoke_request(granted_after, by="carol")
+    assert after.state is RequestState.REVOKED and after.revoked_by == "carol"
+    assert approval is not None and approval.status is ApprovalStatus.REVOKED
+    assert service.get(live.approval_id, "acme").status is ApprovalStatus.REVOKED  # type: ignore[union-attr]
+    again, _ = service.revoke_request(after, by="dave")  # already revoked: stays as it was
+    assert again == after
+
+    _, token, consumed_after = service.grant(consumed, granted_by="bob")
+    assert service.consume(str(token), tenant_id="acme", ir_hash=H1).success
+    with pytest.raises(ConflictError, match="its approval is already consumed"):
+        service.revoke_request(consumed_after, by="carol")
+    assert ledger.get_request(consumed.request_id) == consumed_after  # nothing written
+    with pytest.raises(NotFoundError):
+        service.revoke_request(replace(waiting, tenant_id="evil"), by="carol")
+
+
+def test_an_expired_approval_makes_its_request_unrevocable(store_url: str) -> None:
+    clock = Clock()
+    service, _, bus = make_service(store_url, clock=clock)
+    try:
+        request = _request()
+        service.store.ledger.insert_request(request)
+        _, _, granted = service.grant(request, granted_by="bob", ttl_seconds=60)
+        clock.advance(61)
+        with pytest.raises(ConflictError, match="its approval is already expired"):
+            service.revoke_request(granted, by="carol")
+        assert service.store.ledger.get_request(request.request_id) == granted
     finally:
         bus.close()
         service.store.close()

@@ -1,0 +1,52 @@
+"""The events of the approval service, built from a record: `ir.approval_created`,
+`ir.approval_expired` and `ir.approval_invalid` (payloads as in the event contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..events.envelope import Event, format_timestamp, new_event
+from ..events.types import EventType
+from .records import ApprovalRecord, ConsumeReason, from_us
+
+__all__ = ["created_event", "expired_event", "invalid_event"]
+
+
+def created_event(record: ApprovalRecord, now: datetime) -> Event:
+    approval = record.public()
+    return new_event(EventType.APPROVAL_CREATED, {
+        "approval_id": approval.approval_id,
+        "tenant_id": record.tenant_id,
+        "ir_hash": record.ir_hash,
+        "ttl_seconds": record.ttl_seconds,
+        "expires_at": format_timestamp(approval.expires_at),
+        "created_by": record.created_by,
+        "created_at": format_timestamp(approval.created_at),
+    }, tenant_id=record.tenant_id, now=now)
+
+
+def expired_event(record: ApprovalRecord, now: datetime) -> Event:
+    return new_event(EventType.APPROVAL_EXPIRED, {
+        "approval_id": record.approval_id,
+        "tenant_id": record.tenant_id,
+        "ir_hash": record.ir_hash,
+        "expired_at": format_timestamp(from_us(record.expires_us)),
+        "created_at": format_timestamp(from_us(record.created_us)),
+        "ttl_seconds": record.ttl_seconds,
+        "was_consumed": False,
+    }, tenant_id=record.tenant_id, now=now)
+
+
+def invalid_event(*, tenant_id: str, ir_hash: str, reason: ConsumeReason, attempted_by: str | None,
+                  approval_id: str | None, now: datetime, extra: dict[str, Any] | None = None) -> Event:
+    payload: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "ir_hash": ir_hash,
+        "reason": reason.value,
+        "attempted_by": attempted_by,
+        "attempted_at": format_timestamp(now),
+        "approval_id": approval_id,
+    }
+    payload.update(extra or {})
+    return new_event(EventType.APPROVAL_INVALID, payload, tenant_id=tenant_id, now=now)

@@ -27,6 +27,7 @@ from .pack import RulePack, load_pack
 from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policyset import CompiledRule, PolicySet
 from .primitives import PrimitiveError
+from .rule_index import StepPlan
 from .shipped import baseline_pack_path
 from .sources import PackTrust, load_pack_sources
 
@@ -110,9 +111,11 @@ class PolicyEngine:
     def from_packs(cls, packs: Iterable[RulePack], engine: str = "auto", *,
                    functions: Mapping[str, Callable[..., Any]] | None = None,
                    checks: Iterable[Any] | None = None, use_plugins: bool = True,
-                   budget_ms: float = DEFAULT_BUDGET_MS, hash_algorithm: str = DEFAULT_ALGORITHM) -> PolicyEngine:
+                   budget_ms: float = DEFAULT_BUDGET_MS, hash_algorithm: str = DEFAULT_ALGORITHM,
+                   index_rules: bool = True) -> PolicyEngine:
         """Compose loaded packs for `engine` (`auto`, `celpy`, `cel-cpp`). With `use_plugins`,
-        CEL functions and checks registered by plugins are added to the given ones."""
+        CEL functions and checks registered by plugins are added to the given ones.
+        `index_rules=False` runs every step rule for every step (the same decisions, slower)."""
         all_functions = dict(collect_cel_functions()) if use_plugins else {}
         for name, function in (functions or {}).items():
             if name in all_functions:
@@ -122,7 +125,7 @@ class PolicyEngine:
         if use_plugins:
             all_checks += collect_checks()
         cel = create_engine(engine, all_functions)
-        policy = PolicySet.compose(packs, cel)
+        policy = PolicySet.compose(packs, cel, index_rules=index_rules)
         return cls(policy, checks=all_checks, budget_ms=budget_ms, hash_algorithm=hash_algorithm)
 
     @classmethod
@@ -193,7 +196,6 @@ class PolicyEngine:
         results: list[StepResult] = []
         ir_meta = ir_variables(ir, with_steps=False)
         constants = policy.constants
-        step_rules = policy.step_rules
         known_actions = policy.actions
         known_providers = policy.providers
         mismatch = policy.provider_mismatch
@@ -219,8 +221,9 @@ class PolicyEngine:
                         index, "PROVIDER_MISMATCH",
                         f"provider `{provider}` does not serve actions of family `{family(action)}`",
                         rule=VOCABULARY_RULES["families"]))
-                if step_rules:
-                    self._run_rules(variables, ir_meta, index, hits, violations)
+                plan = policy.step_plan(action, provider)
+                if plan.rules:
+                    self._run_rules(plan, variables, ir_meta, index, hits, violations)
                 for check in self.checks:
                     if check.step is not None:
                         self._run_check(check, lambda c=check, s=step, i=index: c.step(s, i, ir),  # type: ignore[misc]
@@ -246,26 +249,31 @@ class PolicyEngine:
                 + (f" at step {exc.step_index}" if exc.step_index is not None else "")))
         return self._conclude(ir, digest, results, violations, start, evaluated_at)
 
-    def _run_rules(self, variables: dict[str, Any], ir_meta: dict[str, Any], index: int,
+    def _run_rules(self, plan: StepPlan, variables: dict[str, Any], ir_meta: dict[str, Any], index: int,
                    hits: list[RuleHit], violations: list[Violation]) -> None:
         policy = self.policy
         engine = policy.engine
         values: list[Any] = []
-        if policy.batch_rules:
+        if plan.batch_rules:
             fields = policy.step_fields
             data: dict[str, Any] = {"step": variables if fields is None else {f: variables[f] for f in fields
                                                                               if f in variables}}
-            for name in policy.batch_variables:
+            for name in plan.variables:
                 data[name] = ir_meta if name == "ir" else policy.constants
             activation = engine.activation(data)
-            try:
-                values = engine.evaluate(policy.step_batch, activation)
-            except CelEvalError:
-                # Some rule errored: evaluate one by one to name it (and keep the others' results).
-                values = [self._evaluate_one(rule, activation) for rule in policy.batch_rules]
+            for program, chunk in plan.batches:
+                try:
+                    values.extend(engine.evaluate(program, activation))
+                except CelEvalError:
+                    # Some rule errored: evaluate one by one to name it (and keep the others' results).
+                    # Each rule's own program reads constants from the activation, not inlined.
+                    if "constants" not in data:
+                        data["constants"] = policy.constants
+                        activation = engine.activation(data)
+                    values.extend(self._evaluate_one(rule, activation) for rule in chunk)
         position = 0
         token_cache: dict[str, frozenset[str]] = {}
-        for rule in policy.step_rules:
+        for rule in plan.rules:
             when: Any = True
             if rule.program is not None:
                 when = values[position]

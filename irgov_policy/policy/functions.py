@@ -77,8 +77,14 @@ def tokens(value: Any) -> list[str]:
 
 def has_token(value: Any, token: str) -> bool:
     """`hasToken(value, token) -> bool`: `token` (normalised like the text) is a whole token of `value`."""
-    wanted = normalize_text(token)
+    wanted = _normalized_token(token) if isinstance(token, str) else normalize_text(token)
     return any(wanted in string_tokens(text) for text in _walk_strings(value))
+
+
+@lru_cache(maxsize=1024)
+def _normalized_token(token: str) -> str:
+    # The wanted token is usually a literal of the rule: the same few strings for every step.
+    return normalize_text(token)
 
 
 def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[str]) -> bool:

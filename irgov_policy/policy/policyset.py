@@ -18,6 +18,7 @@ from .cel_text import constant_references, selected_step_fields
 from .functions import normalize_text
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
+from .rule_index import StepPlan, StepPlanner, StepRequirement, requirements_of
 
 __all__ = ["CompiledRule", "PolicySet", "TierEntry"]
 
@@ -30,6 +31,8 @@ class CompiledRule:
     spec: RuleSpec
     program: Any
     match: RuleMatch | None = None
+    # What the step's action or provider must be for the rule to hold at all (rule indexing).
+    requirements: tuple[StepRequirement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class PolicySet:
 
     def __init__(self, packs: tuple[RulePack, ...], engine: CelEngine, constants: dict[str, list[str]],
                  step_rules: tuple[CompiledRule, ...], ir_rules: tuple[CompiledRule, ...],
-                 step_batch: Any, tiers: tuple[TierEntry, ...]) -> None:
+                 tiers: tuple[TierEntry, ...], *, index_rules: bool = True) -> None:
         self.packs = packs
         self.engine = engine
         self.constants = constants
@@ -52,14 +55,12 @@ class PolicySet:
         self.ir_rules = ir_rules
         # The step rules with a `when`, in the order of the batch program's result list.
         self.batch_rules = tuple(r for r in step_rules if r.program is not None)
-        # Converting variables into an activation costs time per step: leave out those no step
-        # rule can mention (a name absent from every expression's text cannot be referenced).
+        # Converting variables into an activation costs time per step: leave out the fields of
+        # `step` no rule reads (converting `params` costs most, and often no rule reads it).
         texts = [r.spec.when or "" for r in self.batch_rules]
-        self.batch_variables = tuple(name for name in ("ir", "constants") if any(name in t for t in texts))
-        # Likewise for the fields of `step`: converting `params` costs most, and often no rule reads it.
         self.step_fields = selected_step_fields(texts)
-        # One program evaluating every step rule into a list, so a step costs one CEL call.
-        self.step_batch = step_batch
+        # A step runs only the rules its action and provider can satisfy, in one program per set.
+        self.planner = StepPlanner(step_rules, constants, engine.compile_unchecked, indexed=index_rules)
         self.tiers = tiers
         self.actions: frozenset[str] = frozenset().union(*(p.actions or () for p in packs))
         self.providers: frozenset[str] = frozenset().union(*(p.providers or () for p in packs))
@@ -91,9 +92,14 @@ class PolicySet:
     def all_rules(self) -> tuple[CompiledRule, ...]:
         return self.step_rules + self.ir_rules
 
+    def step_plan(self, action: str, provider: str) -> StepPlan:
+        """The step rules that can hold for a step with this action and provider."""
+        return self.planner.plan(action, provider)
+
     @classmethod
-    def compose(cls, packs: Iterable[RulePack], engine: CelEngine) -> PolicySet:
-        """Compose and compile; raise `PackLoadError` listing every problem at file:line:col."""
+    def compose(cls, packs: Iterable[RulePack], engine: CelEngine, *, index_rules: bool = True) -> PolicySet:
+        """Compose and compile; raise `PackLoadError` listing every problem at file:line:col.
+        `index_rules=False` runs every step rule for every step (same decisions, slower)."""
         ordered = tuple(sorted(packs, key=lambda p: (p.name, p.digest)))
         problems: list[SourceProblem] = []
         names: dict[str, RulePack] = {}
@@ -144,20 +150,18 @@ class PolicySet:
                                                      f"rule `{spec.id}`: unknown constant `{name}`", offset=offset))
                         continue
                 match = _resolve_match(pack, spec, constants, problems)
-                compiled = CompiledRule(pack, spec, program, match)
+                actions = match.actions[1] if match is not None and match.actions is not None else None
+                compiled = CompiledRule(pack, spec, program, match,
+                                        requirements_of(spec.when, actions, constants) if spec.scope == "step" else ())
                 (ir_rules if spec.scope == "ir" else step_rules).append(compiled)
         if problems:
             raise PackLoadError(problems)
-        batch = None
-        with_when = [r for r in step_rules if r.spec.when is not None]
-        if with_when:
-            source = "[" + ",\n".join(f"({r.spec.when})" for r in with_when) + "]"
-            batch = engine.compile_unchecked(source)
         tiers = tuple(
             TierEntry(pack, spec, ActionTierMatch(spec.actions, spec.prefixes))
             for pack in ordered for spec in pack.tiers
         )
-        return cls(ordered, engine, constants, tuple(step_rules), tuple(ir_rules), batch, tiers)
+        return cls(ordered, engine, constants, tuple(step_rules), tuple(ir_rules), tiers,
+                   index_rules=index_rules)
 
     def primitives(self) -> list[Any]:
         """Every declarative primitive in use: vocabularies, families, tier entries, rule matches."""

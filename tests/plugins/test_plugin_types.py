@@ -80,3 +80,8 @@ def test_mypy_accepts_the_generated_plugin(tmp_path: Path) -> None:
     root = tmp_path / "irgov-typed"
     result = _mypy(root / "irgov_typed", root / "tests")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_accepts_the_odoo_plugin() -> None:
+    result = _mypy(ROOT / "plugins" / "irgov-odoo" / "irgov_odoo")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from irgov_policy.hookspecs import hookimpl
+from irgov_policy.hookspecs import RegisterCelFunction, RegisterCheck, RegisterRulePack, hookimpl
 
 from .checks import BulkDomainCheck
 from .functions import CEL_FUNCTIONS
@@ -28,16 +27,16 @@ def odoo_pack_path() -> Path:
 
 
 @hookimpl
-def irgov_register_rule_packs(register: Callable[..., None]) -> None:
+def irgov_register_rule_packs(register: RegisterRulePack) -> None:
     register(odoo_pack_path())
 
 
 @hookimpl
-def irgov_register_checks(register: Callable[..., None]) -> None:
+def irgov_register_checks(register: RegisterCheck) -> None:
     register(BulkDomainCheck())
 
 
 @hookimpl
-def irgov_register_cel_functions(register: Callable[..., None]) -> None:
+def irgov_register_cel_functions(register: RegisterCelFunction) -> None:
     for name, function in CEL_FUNCTIONS.items():
         register(name, function)

@@ -54,6 +54,18 @@ def test_irgov_plugins_lists_the_odoo_plugin_and_its_hooks() -> None:
     assert text.returncode == 0 and "odoo" in text.stdout and "irgov_register_checks" in text.stdout
 
 
+def test_irgov_plugins_verbose_lists_what_the_plugin_registered() -> None:
+    result = irgov("plugins", "-v", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    [odoo] = [p for p in json.loads(result.stdout) if p["name"] == "odoo"]
+    assert odoo["distribution"] == "irgov-odoo" and odoo["module"] == "irgov_odoo.plugin"
+    assert odoo["registered"] == {"checks": ["odoo-bulk-domain"],
+                                  "cel_functions": ["odooDomainMatchesAll", "odooModules"],
+                                  "rule_packs": ["odoo.irgov.yaml"], "event_sinks": [], "hash_backends": []}
+    text = irgov("plugins", "-v")
+    assert "  cel functions: odooDomainMatchesAll, odooModules" in text.stdout, text.stdout
+
+
 def test_blocking_the_plugin_removes_it() -> None:
     result = irgov("plugins", "--format", "json", IRGOV_PLUGINS_BLOCK="odoo")
     assert result.returncode == 0, result.stderr

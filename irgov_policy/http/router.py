@@ -13,10 +13,9 @@ from fastapi.responses import JSONResponse
 
 from ..errors import IRInputError
 from ..kernel import REQUEST_STATUSES, Governance
-from ..strict_json import loads_strict
 from ..text_rules import REQUEST_ID_PATTERN
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
-from .guard import authenticated_principal, guarded_route_class
+from .guard import authenticated_principal, guarded_route_class, strict_body
 from .problems import ProblemError, problem_responses
 from .schemas import (
     DAG_SCHEMA,
@@ -75,13 +74,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         return Depends(dependency)
 
     async def read_json(request: Request) -> Any:
-        # The guard has authenticated the caller and bounded the body already.
-        body = await request.body()
-        try:
-            return loads_strict(body, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
-        except IRInputError as exc:
-            items = [{"pointer": p.pointer or "/", "message": p.message} for p in exc.problems]
-            raise ProblemError(400, "invalid-json", f"the body is not strict json: {exc}", errors=items) from None
+        # The guard has authenticated the caller, bounded the body and parsed it already.
+        return strict_body(request, await request.body(), limits)
 
     def envelope(data: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -100,7 +94,7 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         return ProblemError(422, "invalid-ir", "; ".join(f"{i['pointer']}: {i['message']}" for i in items),
                             errors=items)
 
-    router = APIRouter(route_class=guarded_route_class(authenticate, limits.max_bytes, public=PUBLIC_ROUTES),
+    router = APIRouter(route_class=guarded_route_class(authenticate, limits, public=PUBLIC_ROUTES),
                        tags=["governance"])
     errors_auth = problem_responses(401, 403)
     ir_schema = ir_body_schema()

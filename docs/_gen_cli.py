@@ -21,7 +21,8 @@ INTRO = """\
 # CLI reference
 
 `irgov` is installed with the package. Every command prints one-line errors
-(`irgov: error: ...`) and never a traceback. Exit codes:
+(`irgov: error: ...`), usage errors included, and never a traceback. An input file or standard
+input is read up to 8 MiB and refused beyond (so `irgov check /dev/zero` ends at once). Exit codes:
 
 | code | meaning |
 |---|---|

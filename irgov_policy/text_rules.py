@@ -7,6 +7,7 @@ too, or a request could be taken that can never be granted.
 - Lengths: `tenant_id` 1-100 characters, principals (who asked, granted, consumed, revoked) and
   ids 1-200, reasons 1-2000, digests at most 200.
 - No control characters (U+0000-U+001F, U+007F): these values reach logs, terminals and events.
+- Valid Unicode: no lone surrogate, so every value can be stored, hashed and published.
 - No approval token: text holding `irgap_` is refused without being echoed, because a token
   pasted into the wrong field would otherwise be logged and published.
 - Ids: an approval request is `areq_` + 32 hex digits, an approval `appr_` + 32 hex digits.
@@ -34,6 +35,7 @@ __all__ = [
     "check_text",
     "has_control_characters",
     "holds_token",
+    "is_encodable",
     "new_request_id",
 ]
 
@@ -59,6 +61,16 @@ def has_control_characters(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
+def is_encodable(value: str) -> bool:
+    """Whether `value` encodes as UTF-8: not so with a lone surrogate, as a JSON escape or a
+    command-line argument of invalid UTF-8 (which Python carries as surrogates) can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def holds_token(value: str) -> bool:
     """Whether `value` looks like it holds an approval token (its prefix is enough)."""
     return TOKEN_PREFIX in value
@@ -75,6 +87,8 @@ def check_text(name: str, value: object, *, max_length: int, optional: bool = Fa
         raise ApprovalError(f"`{name}` must have 1 to {max_length} characters")
     if has_control_characters(value):
         raise ApprovalError(f"`{name}` must not contain control characters")
+    if not is_encodable(value):
+        raise ApprovalError(f"`{name}` must be valid unicode text (it holds a lone surrogate or undecodable bytes)")
     if holds_token(value):
         raise ApprovalError(f"`{name}` holds an approval token")
     return value

@@ -9,12 +9,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from .._version import __version__
 from ..errors import PluginError
-from ._common import OneLineFormatter
+from ._common import EXIT_ERROR, OneLineFormatter
 
 __all__ = ["main"]
 
@@ -51,6 +54,33 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Every error is one line, `irgov: error: ...`, with a documented exit code: 1 for usage
+        and input errors, the command's own code otherwise; never a traceback."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            message = exc.format_message() if isinstance(exc, click.UsageError) else None
+            if message is None:
+                exc.show()
+                sys.exit(exc.exit_code)
+            click.echo(f"irgov: error: {message[:1].lower() + message[1:]}".rstrip("."), err=True)
+            sys.exit(EXIT_ERROR)
+        except click.exceptions.Abort:
+            click.echo("irgov: error: aborted", err=True)
+            sys.exit(EXIT_ERROR)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # A bug: one line for the user; the stack for whoever runs with IRGOV_LOG_LEVEL=DEBUG.
+            logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
+            click.echo(f"irgov: error: unexpected {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(result if isinstance(result, int) else 0)
+
     def invoke(self, ctx: click.Context) -> object:
         # A broken plugin is found by whichever command loads plugins first: it reads the same
         # one line in all of them, never a traceback.
@@ -60,6 +90,10 @@ class LazyGroup(click.Group):
             from ._common import UsageFailure
 
             raise UsageFailure(str(exc)) from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]
 
 
 def _configure_logging() -> None:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import IrgovError, IRInputError
+from ..strict_json import DEFAULT_MAX_BYTES, read_bounded
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "OneLineFormatter", "UsageFailure", "echo_json", "fail", "keep_exception_causes",
            "read_input"]
@@ -52,12 +53,16 @@ def fail(message: str) -> NoReturn:
     raise UsageFailure(message)
 
 
-def read_input(path: str) -> bytes:
-    """Read a file, or standard input for `-`; I/O errors become one-line failures."""
-    if path == "-":
-        return sys.stdin.buffer.read()
+def read_input(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a file, or standard input for `-`, holding at most `max_bytes` + 1 bytes of it (an
+    endless input such as `/dev/zero` is refused, not read); errors become one-line failures."""
     try:
-        return Path(path).read_bytes()
+        if path == "-":
+            return read_bounded(sys.stdin.buffer, max_bytes)
+        with Path(path).open("rb") as stream:
+            return read_bounded(stream, max_bytes)
+    except IRInputError:
+        fail(f"`{path}` exceeds the limit of {max_bytes} bytes")
     except OSError as exc:
         fail(f"cannot read `{path}`: {exc.strerror.lower() if exc.strerror else exc}")
 

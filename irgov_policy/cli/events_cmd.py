@@ -17,6 +17,9 @@ from ..events.types import EventType
 from ._common import echo_json, fail
 from .events_publish import open_cli_bus
 
+# More lines than any outbox keeps; the bound also keeps the number inside SQLite's integers.
+MAX_TAIL_LINES = 1_000_000
+
 __all__ = ["events_group", "parse_since"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -104,7 +107,7 @@ def status_command(output_format: str) -> None:
 @events_group.command("tail")
 @click.option("--type", "types", multiple=True, type=click.Choice([t.value for t in EventType]),
               help="only events of this type (repeatable)")
-@click.option("-n", "--lines", "limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("-n", "--lines", "limit", type=click.IntRange(1, MAX_TAIL_LINES), default=20, show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="keep printing new events until interrupted")
 def tail_command(types: tuple[str, ...], limit: int, follow: bool) -> None:
     """Print the latest events of the outbox, one JSON envelope per line."""

@@ -47,7 +47,7 @@ class GovernanceConfig:
     """what the decision log leaves out: `none`, `params` (step parameter values) or `ir`"""
     engine: str = "auto"
     """CEL engine: auto, celpy or cel-cpp"""
-    decision_budget_ms: float = 250.0
+    decision_budget_ms: float = 10_000.0
     hash_algorithm: str = "sha256"
     allowed_algorithms: tuple[str, ...] = ("sha256", "blake3")
     max_bytes: int = 8 * 1024 * 1024

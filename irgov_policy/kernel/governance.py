@@ -173,6 +173,13 @@ class Governance(ApprovalRequests):
             entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
                                   decision.request_id, now_us())
             try:
+                if "BUDGET_EXCEEDED" in decision.violation_codes() and \
+                        self.ledger.get_decision(decision.tenant_id, decision.ir_hash) is not None:
+                    # A budget REJECT says the evaluation stopped, not what the IR is: it must not
+                    # replace a completed decision on the same IR (its approval would be lost).
+                    logger.info("kept the recorded decision on ir %s: this evaluation ran out of budget",
+                                decision.ir_hash)
+                    return decision
                 self.ledger.record_decision(entry, submitted_by)
             except Exception as exc:  # the decision stands; approving it will be refused instead
                 logger.error("cannot record the decision on ir %s of tenant %s: %s",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import IrgovError
+from ..errors import IrgovError, PluginError
 from ._common import fail, keep_exception_causes
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ def serve_command(host: str, port: int, config_path: str | None, log_level: str)
         fail(f"`irgov serve` needs the `http` extra: pip install 'irgov-policy[http]' ({exc.name} is missing)")
     try:
         app = create_app(config_path)
+    except PluginError:
+        raise  # one line naming the plugin, the same as in every other command
     except IrgovError as exc:
         fail(f"cannot start: {exc}")
     if not app.state.governance.config.api_keys:

@@ -121,5 +121,5 @@ def test_a_fresh_process_reads_the_entry_point_and_prints_one_line(install_plugi
         result = subprocess.run([sys.executable, "-c", "from irgov_policy.cli import main; main()", *command],
                                 input=IR, capture_output=True, text=True, env=environment, timeout=60)
         assert result.returncode == 1, result.stderr
-        assert result.stderr.splitlines()[-1].endswith(CASES["misspelt hook"][1]), result.stderr
+        assert result.stderr.splitlines()[-1] == f"irgov: error: {CASES['misspelt hook'][1]}", result.stderr
         assert "Traceback" not in result.stderr

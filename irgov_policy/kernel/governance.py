@@ -239,7 +239,7 @@ class Governance(ApprovalRequests):
             parsed = engine.parse(source)
         except (IRInputError, ValueError) as exc:
             unreadable = exc
-        decision = self.validate(source if parsed is None else parsed, submitted_by=None)
+        decision = self.validate(source if parsed is None else parsed, submitted_by=executed_by)
         reasons: list[str] = []
         tenant = decision.tenant_id or None
         digest = decision.ir_hash or None

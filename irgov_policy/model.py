@@ -33,6 +33,7 @@ from .strict_json import (
     json_pointer,
     loads_strict,
 )
+from .text_rules import TOKEN_PREFIX, token_pointers
 
 __all__ = [
     "COMPUTED_STEP_FIELDS",
@@ -256,6 +257,9 @@ def _parse_ir(data: Any, limits: InputLimits, *, decoded_strictly: bool) -> IR:
         message = _check_created_at(data["created_at"])
         if message:
             problems.append(InputProblem("/created_at", message))
+    if not problems and TOKEN_PREFIX in repr(data):  # repr is a C-speed screen; the walk locates
+        problems += [InputProblem(json_pointer(list(p)), "holds an approval token: a token never belongs in an ir")
+                     for p in token_pointers(data)]
     if problems:
         raise IRInputError(problems)
     assert isinstance(data, Mapping)

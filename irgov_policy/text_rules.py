@@ -9,7 +9,9 @@ too, or a request could be taken that can never be granted.
 - No control characters (U+0000-U+001F, U+007F): these values reach logs, terminals and events.
 - Valid Unicode: no lone surrogate, so every value can be stored, hashed and published.
 - No approval token: text holding `irgap_` is refused without being echoed, because a token
-  pasted into the wrong field would otherwise be logged and published.
+  pasted into the wrong field would otherwise be logged and published. The same holds for every
+  string of an IR; and every message, problem detail and event passes through `redact_tokens`,
+  so a token that reaches one anyway is shown as `irgap_<redacted>`.
 - Ids: an approval request is `areq_` + 32 hex digits, an approval `appr_` + 32 hex digits.
 """
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ApprovalError
 
@@ -27,6 +31,7 @@ __all__ = [
     "MAX_PRINCIPAL_LENGTH",
     "MAX_REASON_LENGTH",
     "MAX_TENANT_LENGTH",
+    "REDACTED_TOKEN",
     "REQUEST_ID",
     "REQUEST_ID_PATTERN",
     "REQUEST_ID_PREFIX",
@@ -37,6 +42,9 @@ __all__ = [
     "holds_token",
     "is_encodable",
     "new_request_id",
+    "redact_tokens",
+    "redact_tokens_in",
+    "token_pointers",
 ]
 
 MAX_TENANT_LENGTH = 100
@@ -74,6 +82,41 @@ def is_encodable(value: str) -> bool:
 def holds_token(value: str) -> bool:
     """Whether `value` looks like it holds an approval token (its prefix is enough)."""
     return TOKEN_PREFIX in value
+
+
+_TOKEN_SHAPED = re.compile(re.escape(TOKEN_PREFIX) + "[0-9A-Za-z]*")
+REDACTED_TOKEN = TOKEN_PREFIX + "<redacted>"
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with every token-shaped substring replaced, for messages, problems and events."""
+    return _TOKEN_SHAPED.sub(REDACTED_TOKEN, text) if TOKEN_PREFIX in text else text
+
+
+def redact_tokens_in(value: Any) -> Any:
+    """`value` (JSON-like: mappings, lists, strings) with `redact_tokens` applied to every string,
+    keys included; other values unchanged."""
+    if isinstance(value, str):
+        return redact_tokens(value)
+    if isinstance(value, Mapping):
+        return {redact_tokens_in(k): redact_tokens_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tokens_in(v) for v in value]
+    return value
+
+
+def token_pointers(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """The paths of every string (or key) in a JSON-like value that holds a token."""
+    if isinstance(value, str):
+        return [path] if TOKEN_PREFIX in value else []
+    found: list[tuple[str | int, ...]] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            found += [(*path, k)] if isinstance(k, str) and TOKEN_PREFIX in k else token_pointers(v, (*path, k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found += token_pointers(v, (*path, i))
+    return found
 
 
 def check_text(name: str, value: object, *, max_length: int, optional: bool = False) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..text_rules import redact_tokens, redact_tokens_in
 from .types import EventType, is_critical
 
 __all__ = [
@@ -131,14 +132,15 @@ def new_event(
         id=str(uuid7(int(moment.timestamp() * 1000))),
         type=str(event_type),
         source=PRODUCER,
-        target=target,
+        target=None if target is None else redact_tokens(target),
         timestamp=moment.astimezone(UTC),
-        payload=dict(payload),
+        # An event is published and kept: a token that reached any of its text never leaves.
+        payload=redact_tokens_in(dict(payload)),
         meta={
             "schema_version": SCHEMA_VERSION,
             "producer": PRODUCER,
             "source_module": PRODUCER,
-            "tenant_id": tenant_id,
-            "correlation_id": correlation_id,
+            "tenant_id": None if tenant_id is None else redact_tokens(tenant_id),
+            "correlation_id": None if correlation_id is None else redact_tokens(correlation_id),
         },
     )

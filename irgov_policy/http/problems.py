@@ -32,6 +32,7 @@ from ..errors import (
     StoreError,
 )
 from ..strict_json import json_pointer
+from ..text_rules import redact_tokens
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -95,13 +96,13 @@ class ProblemError(Exception):
 
 
 def _text(value: object) -> str:
-    """`value` as text that always encodes: lone surrogates and other unencodable code points are
-    written as escapes (`\\ud800`), so no input can make a problem document fail to render."""
+    """`value` as text that always encodes, token-shaped substrings redacted: lone surrogates and
+    other unencodable code points are written as escapes (`\\ud800`), so no input can make a problem document fail to render."""
     try:
         text = value if isinstance(value, str) else str(value)
     except Exception:
         return "an unprintable value"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return redact_tokens(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def _header_safe(name: object, value: object) -> bool:

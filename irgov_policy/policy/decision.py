@@ -8,6 +8,7 @@ from typing import Any
 
 from ..events.envelope import format_timestamp
 from ..events.types import EventType
+from ..text_rules import redact_tokens
 
 __all__ = ["Decision", "HighRiskStep", "RuleHit", "Status", "StepResult", "Violation"]
 
@@ -43,6 +44,10 @@ class Violation:
     pack: str | None = None
     rule: str | None = None
     mode: str = "enforce"
+
+    def __post_init__(self) -> None:
+        # A message may quote the IR or a rule's text: a token there is never shown.
+        object.__setattr__(self, "message", redact_tokens(self.message))
 
     def to_dict(self) -> dict[str, Any]:
         return {"step_index": self.step_index, "code": self.code, "message": self.message,
@@ -100,6 +105,13 @@ class Decision:
     engine: str
     evaluated_at: datetime
     duration_us: int
+
+    def __post_init__(self) -> None:
+        # An invalid IR's tenant and request id are reported as sent: never with a token in them.
+        if isinstance(self.tenant_id, str):
+            object.__setattr__(self, "tenant_id", redact_tokens(self.tenant_id))
+        if isinstance(self.request_id, str):
+            object.__setattr__(self, "request_id", redact_tokens(self.request_id))
 
     @property
     def event_type(self) -> EventType:

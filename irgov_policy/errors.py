@@ -6,7 +6,7 @@ The tree::
     ├── IRInputError          untrusted IR or DAG JSON refused by the strict input model
     ├── DigestError           a digest that is not `ALGO:HEX` of an allowed, known algorithm
     ├── HashBackendError      unknown hash backend or a backend registered twice
-    ├── PluginError           a plugin that fails to load or implements an unknown hook
+    ├── PluginError           a broken plugin: fails to load or in a hook, an unknown or mis-signed hook, a taken name
     ├── ConfigError           a configuration value that cannot be used
     ├── PolicyError           rule packs and policy tests
     │   ├── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
@@ -89,7 +89,9 @@ class HashBackendError(IrgovError):
 
 
 class PluginError(IrgovError):
-    """A plugin could not be loaded or implements a hook that does not exist."""
+    """A plugin that cannot be used: it fails to load or raises in a hook, implements a hook that
+    does not exist or with arguments the hook does not pass, or registers a name another plugin
+    (or irgov_policy) has. The message is one line naming the plugin by its entry-point name."""
 
 
 class ConfigError(IrgovError):

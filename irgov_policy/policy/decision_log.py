@@ -8,6 +8,9 @@ the decision stands. Redaction (`decision_log_redact`) is applied before the lin
 - `params`: every step's `params` keeps its keys, each value replaced by `"<redacted>"`
   (decisions of rules that read parameter values will differ on replay);
 - `ir`: no IR at all (the line keeps the decision and the IR hash; it cannot be replayed).
+
+Whatever the mode, a token-shaped string (`irgap_...`) is written as `irgap_<redacted>`: an IR
+holding a token is refused anyway, and the log must not become a place to find one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..errors import ConfigError, IRInputError
 from ..events.envelope import format_timestamp
 from ..model import IR
 from ..strict_json import loads_strict
+from ..text_rules import redact_tokens_in
 from .decision import Decision
 
 __all__ = ["DECISION_LOG_REDACTIONS", "REDACTED", "DecisionLog", "redact_ir"]
@@ -96,7 +100,8 @@ class DecisionLog:
                 "packs_digest": packs_digest,
                 "redact": self.redact,
                 "decision": decision.to_dict(),
-                "ir": redact_ir(_as_json_value(source, self.max_bytes), self.redact),
+                # An approval token never reaches the log, whatever the redaction.
+                "ir": redact_tokens_in(redact_ir(_as_json_value(source, self.max_bytes), self.redact)),
             }
             if shadow is not None:
                 line["shadow"] = dict(shadow)

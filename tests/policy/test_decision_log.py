@@ -112,3 +112,14 @@ def test_shadow_counts_and_logs_divergences(tmp_path: Path, engine: PolicyEngine
     assert status["last_divergence"]["active"] == "ESCALATE" and status["last_divergence"]["shadow"] == "REJECT"
     [line] = [r.getMessage() for r in caplog.records if r.name == "irgov_policy.audit.shadow"]
     assert f"diverge on ir {real.ir_hash} of tenant t1: ESCALATE tier" in line and "-> REJECT tier" in line
+
+
+def test_a_token_in_an_ir_never_reaches_the_log(tmp_path: Path, engine: PolicyEngine) -> None:
+    from irgov_policy.text_rules import TOKEN_PREFIX
+
+    token = TOKEN_PREFIX + "A" * 40
+    leaked = {**IR, "steps": [{**IR["steps"][0], "description": f"approved with {token}"}]}  # type: ignore[dict-item]
+    log = DecisionLog(tmp_path / "d.jsonl", redact="none")
+    log.record(engine.evaluate(leaked), leaked)
+    text = (tmp_path / "d.jsonl").read_text("utf-8")
+    assert token not in text and TOKEN_PREFIX + "<redacted>" in text

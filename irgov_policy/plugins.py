@@ -98,6 +98,9 @@ class IrgovPluginManager(pluggy.PluginManager):
         an unknown or misspelt hook, a hook without `@hookimpl`, arguments the hook does not pass."""
         label = name or self.get_canonical_name(plugin)
         self._check_hooks(plugin, label)
+        same = next((n for n, p in self.list_name_plugin() if p is plugin), None)
+        if same is not None:
+            raise PluginError(f"plugin `{label}` is the same object as plugin `{same}`: declare one entry point")
         try:
             registered = super().register(plugin, name=label)
         except pluggy.PluginValidationError as exc:

@@ -99,6 +99,16 @@ def test_every_command_prints_the_same_line(install_plugin: Install, case: str, 
     assert result.stderr == f"irgov: error: {message}\n"
 
 
+def test_two_entry_points_for_one_module(install_plugin: Install) -> None:
+    path = install_plugin("one", HOOKIMPL)
+    (path.parent / "irgov_test_one-0.1.dist-info" / "entry_points.txt").write_text(
+        "[irgov_policy]\none = irgov_test_one_plugin\ntwo = irgov_test_one_plugin\n", "utf-8")
+    reset_plugin_manager()
+    with pytest.raises(PluginError) as caught:
+        get_plugin_manager()
+    assert str(caught.value) == "plugin `two` is the same object as plugin `one`: declare one entry point"
+
+
 def test_the_kernel_refuses_to_start_unless_the_plugin_is_blocked(install_plugin: Install,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     message = _install_case(install_plugin, "misspelt hook")

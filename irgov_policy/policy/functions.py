@@ -12,7 +12,9 @@ engine adapts its own value types at the boundary.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -20,6 +22,9 @@ from typing import Any
 __all__ = [
     "PROJECT_FUNCTIONS",
     "STRING_FUNCTIONS",
+    "TOKEN_CACHE",
+    "TokenCache",
+    "TokenLimitError",
     "family",
     "has_any_token",
     "has_token",
@@ -44,10 +49,66 @@ def normalize_text(text: str) -> str:
     return text.lower()
 
 
-@lru_cache(maxsize=8192)
 def string_tokens(text: str) -> tuple[str, ...]:
     """The whole tokens of one string, in order."""
     return tuple(_TOKEN.findall(normalize_text(text)))
+
+
+class TokenLimitError(ValueError):
+    """A string with more distinct tokens than a rule may look at (a decision then fails closed)."""
+
+
+class TokenCache:
+    """Token sets of strings, bounded by the bytes they hold, least recently used evicted first.
+
+    Strings repeat across steps and IRs (`prod`, `staging`, module names), so their token sets are
+    kept; but untrusted IRs choose the strings, so the cache is bounded by size, not by count
+    (eight distinct 7 MB strings used to stay resident for good), strings longer than
+    `max_string` are tokenised without being kept, and a string with more than `max_tokens`
+    distinct tokens is refused (`TokenLimitError`) rather than expanded into a huge set."""
+
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024, max_string: int = 4096,
+                 max_tokens: int = 100_000) -> None:
+        self.max_bytes = max_bytes
+        self.max_string = max_string
+        self.max_tokens = max_tokens
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[frozenset[str], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def token_set(self, text: str) -> frozenset[str]:
+        found = self._entries.get(text)
+        if found is not None:
+            with self._lock:
+                if text in self._entries:
+                    self._entries.move_to_end(text)
+            return found[0]
+        tokens = frozenset(_TOKEN.findall(normalize_text(text)))
+        if len(tokens) > self.max_tokens:
+            raise TokenLimitError(f"a string of {len(text)} characters has more than {self.max_tokens} "
+                                  "distinct tokens")
+        if len(text) <= self.max_string:
+            # Characters of the key and of each token, plus a fixed overhead per entry and token.
+            cost = len(text) + sum(len(t) for t in tokens) + 64 * (len(tokens) + 1)
+            with self._lock:
+                if text not in self._entries:
+                    self._entries[text] = (tokens, cost)
+                    self.size += cost
+                    while self.size > self.max_bytes and self._entries:
+                        _, (_, freed) = self._entries.popitem(last=False)
+                        self.size -= freed
+        return tokens
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.size = 0
+
+
+TOKEN_CACHE = TokenCache()
 
 
 def _walk_strings(value: Any, depth: int = 0) -> Iterable[str]:
@@ -78,7 +139,7 @@ def tokens(value: Any) -> list[str]:
 def has_token(value: Any, token: str) -> bool:
     """`hasToken(value, token) -> bool`: `token` (normalised like the text) is a whole token of `value`."""
     wanted = _normalized_token(token) if isinstance(token, str) else normalize_text(token)
-    return any(wanted in string_tokens(text) for text in _walk_strings(value))
+    return any(wanted in _string_token_set(text) for text in _walk_strings(value))
 
 
 @lru_cache(maxsize=1024)
@@ -93,10 +154,8 @@ def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[st
     return not targets.isdisjoint(token_set(value))
 
 
-@lru_cache(maxsize=8192)
 def _string_token_set(text: str) -> frozenset[str]:
-    # Tokenised here rather than through `string_tokens`: a new string then misses one cache, not two.
-    return frozenset(_TOKEN.findall(normalize_text(text)))
+    return TOKEN_CACHE.token_set(text)
 
 
 def token_set(value: Any, depth: int = 0) -> frozenset[str]:

@@ -168,13 +168,19 @@ class RuleMatch(Primitive):
                 tokens = token_cache.get(field) if token_cache is not None else None
                 if tokens is None:
                     present, value = _field_value(step, field)
-                    tokens = token_set(value) if present else frozenset()
+                    try:
+                        tokens = token_set(value) if present else frozenset()
+                    except ValueError as exc:  # too deep, or too many tokens: an error, as in CEL
+                        error = PrimitiveError(str(exc))
+                        continue
                     if token_cache is not None:
                         token_cache[field] = tokens
                 if not targets.isdisjoint(tokens):
                     found = True
                     break
-            if not found:
+            if found:
+                error = None  # `||` over the fields: a match wins over another field's error
+            elif error is None:
                 return False
         if self.values is not None and self.value_field is not None:
             present, value = _field_value(step, self.value_field)

@@ -216,10 +216,10 @@ def test_schema_command_prints_the_policy_test_schema() -> None:
 
 
 def test_policy_tests_run_with_a_generous_budget() -> None:
-    # A case must not fail with BUDGET_EXCEEDED because CI is busy: the runner does not use the
-    # 250 ms decision budget of `irgov check`.
+    # A case must not fail with BUDGET_EXCEEDED because CI is busy: the runner's wall-clock
+    # backstop is longer than the one of `irgov check` (the rule-evaluation budget is the same).
     default = inspect.signature(run_policy_tests).parameters["budget_ms"].default
-    assert default == POLICY_TEST_BUDGET_MS and default >= 100 * DEFAULT_BUDGET_MS
+    assert default == POLICY_TEST_BUDGET_MS and default >= 6 * DEFAULT_BUDGET_MS
 
 
 def test_every_installed_engine_runs_by_default_and_a_disagreement_fails(

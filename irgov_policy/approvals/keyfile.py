@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import ApprovalKeyError
-from ..storage import StoreURL
+from ..storage import StoreURL, make_private_folder
 from .tokens import KeyRing, load_keyring
 
 __all__ = ["default_key_file", "load_or_create_key_file"]
@@ -45,7 +45,7 @@ def load_or_create_key_file(path: Path) -> KeyRing:
 
 
 def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path.parent)
     ring = KeyRing.generate("k1")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
-from ..storage import StoreURL
+from ..storage import StoreURL, make_private_file
 from .ledger_records import ApprovalRequest, Ledger
 from .ledger_sqlite import (
     LEDGER_SCHEMA,
@@ -119,9 +119,9 @@ class SQLiteApprovalStore:
         self._all: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_file(self.path)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory of `{self.path}`: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot create `{self.path}`: {exc.strerror or exc}") from None
         self._migrate()
         self.ledger: Ledger = SQLiteLedger(self._write, self._read, str(self.path))
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import EventError
-from ..storage import StoreURL
+from ..storage import StoreURL, make_private_file
 from .envelope import Event, format_timestamp
 from .outbox import OutboxRecord, SinkBacklog
 
@@ -116,8 +116,7 @@ class SqliteOutbox:
         self._all_lock = threading.Lock()
         self._closed = False
         try:
-            parent = Path(self.path).parent
-            parent.mkdir(parents=True, exist_ok=True)
+            make_private_file(Path(self.path))
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
             ensure_outbox_schema(conn)

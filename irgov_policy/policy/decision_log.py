@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import ConfigError, IRInputError
 from ..events.envelope import format_timestamp
 from ..model import IR
+from ..storage import make_private_folder
 from ..strict_json import loads_strict
 from ..text_rules import redact_tokens_in
 from .decision import Decision
@@ -85,7 +86,7 @@ class DecisionLog:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(self.path.parent)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self._fd
 

@@ -121,7 +121,7 @@ class SQLiteApprovalStore:
         try:
             make_private_file(self.path)
         except OSError as exc:
-            raise StoreError(f"cannot create `{self.path}`: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot create the directory of `{self.path}`: {exc.strerror or exc}") from None
         self._migrate()
         self.ledger: Ledger = SQLiteLedger(self._write, self._read, str(self.path))
 

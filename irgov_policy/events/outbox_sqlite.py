@@ -267,10 +267,6 @@ class SqliteOutbox:
             )
         return result
 
-    def known_sinks(self) -> list[str]:
-        rows = self._conn().execute("SELECT DISTINCT sink FROM irgov_outbox_delivery ORDER BY sink").fetchall()
-        return [str(r[0]) for r in rows]
-
     def count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
 

@@ -6,7 +6,8 @@ step (`requests.py`) and the executor's gate, `authorize_execution`, which valid
 DAG and consumes the approval when one is needed, refusing at the first doubt.
 
 Every method has an async twin (`a` prefix) that runs the sync one in a worker thread, so an
-asyncio host never blocks its loop on SQLite, Redis or CEL.
+asyncio host never blocks its loop on SQLite, Redis or CEL; a parity test holds each twin to its
+sync signature.
 """
 
 from __future__ import annotations
@@ -335,10 +336,6 @@ class Governance(ApprovalRequests):
     async def agrant(self, request_id: str, approver: str, tenant_id: str, *,
                      ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
         return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
-
-    async def aapprove(self, request_id: str, approver: str, tenant_id: str, *,
-                       ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
-        return await self._run(self.approve, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
                        consumed_by: str | None = None) -> ConsumeResult:

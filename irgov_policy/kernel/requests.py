@@ -124,11 +124,6 @@ class ApprovalRequests:
                     approval.approval_id)
         return Grant(ApprovalRequestView(granted, approval), token)
 
-    def approve(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
-                reason: str | None = None) -> Grant:
-        """The approver's verb for `grant`: same checks, same single token."""
-        return self.grant(request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
-
     def request_tenant(self, request_id: str) -> str | None:
         """The tenant of an approval request, or None: lets a caller entitled to several tenants
         find which one to check before asking for the request itself."""

@@ -89,9 +89,6 @@ class PolicySet:
     def pack_refs(self) -> list[dict[str, str]]:
         return [p.to_dict() for p in self.packs]
 
-    def all_rules(self) -> tuple[CompiledRule, ...]:
-        return self.step_rules + self.ir_rules
-
     def step_plan(self, action: str, provider: str) -> StepPlan:
         """The step rules that can hold for a step with this action and provider."""
         return self.planner.plan(action, provider)

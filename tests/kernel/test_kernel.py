@@ -245,16 +245,16 @@ def test_redis_backed_kernel_shares_state_between_instances(tmp_path: Path, redi
         second.close()
 
 
-def test_approve_is_grant_sync_and_async(gov: Governance) -> None:
+def test_grant_sync_and_async(gov: Governance) -> None:
     decision = gov.validate(ESCALATE_IR, submitted_by="alice")
     first = gov.request_approval(decision, "alice")
-    grant = gov.approve(first.request.request_id, "bob", "t1", ttl_seconds=60)
+    grant = gov.grant(first.request.request_id, "bob", "t1", ttl_seconds=60)
     assert grant.request.status == "pending" and grant.request.approval is not None
     assert grant.request.approval.ttl_seconds == 60
     with pytest.raises(SeparationOfDutiesError):
-        gov.approve(gov.request_approval(decision, "carol").request.request_id, "alice", "t1")
+        gov.grant(gov.request_approval(decision, "carol").request.request_id, "alice", "t1")
     second = gov.request_approval(decision, "alice")
-    again = asyncio.run(gov.aapprove(second.request.request_id, "bob", "t1"))
+    again = asyncio.run(gov.agrant(second.request.request_id, "bob", "t1"))
     assert str(again.token) != str(grant.token)
     assert gov.consume(str(again.token), tenant_id="t1", ir_hash=decision.ir_hash).success
 

@@ -1,6 +1,7 @@
 """Exceptions raised by irgov_policy.
 
-The tree::
+Every exception the package raises derives from `IrgovError`; catching it catches them all. The
+tree (classes defined outside this module are named with their module)::
 
     IrgovError
     ├── IRInputError          untrusted IR or DAG JSON refused by the strict input model
@@ -11,17 +12,26 @@ The tree::
     ├── PolicyError           rule packs and policy tests
     │   ├── PackLoadError     a pack that cannot be loaded (carries file:line:col problems)
     │   │   └── BundleError   a pack bundle that is malformed, tampered with or not signed by a trusted key
-    │   └── PolicyTestLoadError  a policy test file that cannot be loaded (file:line:col problems)
+    │   ├── PolicyTestLoadError  a policy test file that cannot be loaded (file:line:col problems)
+    │   ├── CelCompileError   (policy.cel.base) a CEL expression that does not compile
+    │   ├── CelEvalError      (policy.cel.base) a CEL expression that errored at run time
+    │   ├── PrimitiveError    (policy.primitives) a declarative primitive that errored where CEL would
+    │   └── CandidateError    (policy.candidate) a pack set refused by a reload stage
     ├── ApprovalError         approvals service
     │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
     │   └── ApprovalKeyError  a missing or malformed server key
     ├── StoreError            a store URL or backend that cannot be used
     ├── EventError            events, outbox and sinks
-    └── GovernanceError       the kernel refused a request (approval requests, grants)
-        ├── NotFoundError     no such approval request for this tenant
-        ├── ConflictError     the request's state does not allow the change (already granted, revoked)
-        ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
-        └── SeparationOfDutiesError  the approver submitted the IR or requested the approval
+    │   ├── DeliveryFailed    (events.relay) a sink refused an event or did not answer in time
+    │   └── WebhookFailed     (events.sinks.webhook) a webhook answered with a status other than 2xx
+    ├── GovernanceError       the kernel refused a request (approval requests, grants)
+    │   ├── NotFoundError     no such approval request for this tenant
+    │   ├── ConflictError     the request's state does not allow the change (already granted, revoked)
+    │   ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
+    │   └── SeparationOfDutiesError  the approver submitted the IR or requested the approval
+    └── ProblemError          (http.problems) an HTTP answer as a problem document (status, kind, detail)
+
+`docs/errors.md` says what each means to a caller.
 
 Messages follow one style: one lowercase sentence without a final period, user input in
 backticks, a location (JSON pointer or file:line:col) whenever there is one.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..errors import EventError
 from .envelope import Event
 from .outbox import Outbox, OutboxRecord
 from .sources import OutboxSource
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 _JITTER = random.Random()
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(EventError):
     """A sink refused an event (returned False) or did not answer in time."""
 
 

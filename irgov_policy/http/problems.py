@@ -82,7 +82,7 @@ class ProblemDetails(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
-class ProblemError(Exception):
+class ProblemError(IrgovError):
     """An error that is answered with a problem document."""
 
     def __init__(self, status: int, kind: str, detail: str, *, errors: list[dict[str, str]] | None = None,

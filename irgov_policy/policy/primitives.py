@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PolicyError
 from .functions import family, normalize_text, token_set
 
 __all__ = [
@@ -121,7 +122,7 @@ class ActionTierMatch(Primitive):
                 f" || {cel_string_list(self.prefixes)}.exists(p, step.action.startsWith(p))")
 
 
-class PrimitiveError(Exception):
+class PrimitiveError(PolicyError):
     """A primitive that errors where its CEL expansion would produce an error value."""
 
 

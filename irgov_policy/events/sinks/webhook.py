@@ -14,8 +14,8 @@ from ..envelope import Event
 __all__ = ["WebhookSink"]
 
 
-class WebhookFailed(Exception):
-    pass
+class WebhookFailed(EventError):
+    """The webhook answered with a status other than 2xx; the relay retries the event."""
 
 
 class WebhookSink:

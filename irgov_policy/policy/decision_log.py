@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, IRInputError
-from ..events.envelope import format_timestamp
+from ..events.envelope import format_timestamp, uuid7
 from ..model import IR
 from ..storage import make_private_folder
 from ..strict_json import loads_strict
@@ -95,8 +95,10 @@ class DecisionLog:
                shadow: Mapping[str, Any] | None = None) -> bool:
         """Write one line; False (logged, counted) when it could not be written. Never raises."""
         try:
+            now = datetime.now(UTC)
             line: dict[str, Any] = {
-                "logged_at": format_timestamp(datetime.now(UTC)),
+                "decision_id": str(uuid7(int(now.timestamp() * 1000))),
+                "logged_at": format_timestamp(now),
                 "submitted_by": submitted_by,
                 "packs_digest": packs_digest,
                 "redact": self.redact,

@@ -38,6 +38,7 @@ def test_each_line_is_the_decision_and_the_ir_as_redacted(tmp_path: Path, engine
     assert path.stat().st_mode & 0o777 == 0o600
     lines = [json.loads(x) for x in path.read_text("utf-8").splitlines()]
     assert len(lines) == 2 and log.status()["written"] == 2
+    assert lines[0]["decision_id"] != lines[1]["decision_id"]  # UUIDv7, time-ordered like event ids
     for line in lines:
         assert line["decision"] == decision.to_dict()
         assert line["redact"] == mode and line["submitted_by"] == "pipeline"

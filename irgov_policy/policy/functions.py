@@ -24,7 +24,6 @@ __all__ = [
     "STRING_FUNCTIONS",
     "TOKEN_CACHE",
     "TokenCache",
-    "TokenLimitError",
     "family",
     "has_any_token",
     "has_token",
@@ -54,10 +53,6 @@ def string_tokens(text: str) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(normalize_text(text)))
 
 
-class TokenLimitError(ValueError):
-    """A string with more distinct tokens than a rule may look at (a decision then fails closed)."""
-
-
 class TokenCache:
     """Token sets of strings, bounded by the bytes they hold, least recently used evicted first.
 
@@ -65,7 +60,8 @@ class TokenCache:
     kept; but untrusted IRs choose the strings, so the cache is bounded by size, not by count
     (eight distinct 7 MB strings used to stay resident for good), strings longer than
     `max_string` are tokenised without being kept, and a string with more than `max_tokens`
-    distinct tokens is refused (`TokenLimitError`) rather than expanded into a huge set."""
+    distinct tokens is refused (`ValueError`, which fails the rule like any function error)
+    rather than expanded into a huge set."""
 
     def __init__(self, max_bytes: int = 4 * 1024 * 1024, max_string: int = 4096,
                  max_tokens: int = 100_000) -> None:
@@ -88,7 +84,7 @@ class TokenCache:
             return found[0]
         tokens = frozenset(_TOKEN.findall(normalize_text(text)))
         if len(tokens) > self.max_tokens:
-            raise TokenLimitError(f"a string of {len(text)} characters has more than {self.max_tokens} "
+            raise ValueError(f"a string of {len(text)} characters has more than {self.max_tokens} "
                                   "distinct tokens")
         if len(text) <= self.max_string:
             # Characters of the key and of each token, plus a fixed overhead per entry and token.

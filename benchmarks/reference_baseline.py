@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -62,11 +62,15 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_STEPS = 10_000
 MAX_SAFE_INTEGER = 2**53 - 1
-IR_FIELDS = {"tenant_id", "request_id", "created_at", "intent_summary", "labels", "steps"}
+IR_FIELDS = {"tenant_id", "request_id", "created_at", "intent_summary", "labels", "steps", "risk_tier",
+             "requires_approval"}
+# The producer contract: null is absent for these; computed fields must be well-formed.
+NULLABLE_IR = IR_FIELDS - {"tenant_id", "steps"}
 STEP_FIELDS = {"action", "provider", "resource", "params", "idempotency_key", "constraints", "budget_cents",
                "step_id", "description", "risk_tier", "requires_approval"}
 COMPUTED = {"risk_tier", "requires_approval"}
 HASHED_OPTIONAL = ("idempotency_key", "budget_cents", "step_id", "description")
+NULLABLE_STEP = STEP_FIELDS - {"action", "provider", "resource"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -123,10 +127,11 @@ def _step_problems(step: Any, out: list[str]) -> None:
     if set(step) - STEP_FIELDS:
         out.append("unknown step field")
     for name in ("action", "provider"):
-        if name not in step or _text_problem(step[name], 1, 200):
+        if name not in step or _text_problem(step[name], 1, 200) or not step[name].strip():
             out.append(name)
-    if "resource" not in step or _text_problem(step["resource"], 1, 500, plain=True):
+    if "resource" not in step or _text_problem(step["resource"], 1, 500, plain=True) or not step["resource"].strip():
         out.append("resource")
+    _computed_problems(step, out)
     for name in ("params", "constraints"):
         if name in step and not isinstance(step[name], dict):
             out.append(name)
@@ -139,12 +144,39 @@ def _step_problems(step: Any, out: list[str]) -> None:
         out.append("description")
 
 
-def _created_at_problem(value: str) -> bool:
+def _computed_problems(node: dict[str, Any], out: list[str]) -> None:
+    tier = node.get("risk_tier", 0)
+    if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
+        out.append("risk_tier")
+    if not isinstance(node.get("requires_approval", False), bool):
+        out.append("requires_approval")
+
+
+def _created_at(value: str) -> str | None:
+    """The instant in canonical UTC form (naive means UTC), or None when it is not a date-time."""
     try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value)
     except ValueError:
-        return True
-    return parsed.tzinfo is None
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{utc.microsecond:06d}" if utc.microsecond else "") + "Z"
+
+
+def without_nulls(data: Any) -> Any:
+    """Null optional fields dropped at the IR and step level."""
+    if not isinstance(data, dict):
+        return data
+    out = {k: v for k, v in data.items() if not (v is None and k in NULLABLE_IR)}
+    if isinstance(out.get("steps"), list):
+        out["steps"] = [{k: v for k, v in st.items() if not (v is None and k in NULLABLE_STEP)}
+                        if isinstance(st, dict) else st for st in out["steps"]]
+    return out
 
 
 def structure_problems(data: Any) -> list[str]:
@@ -157,8 +189,10 @@ def structure_problems(data: Any) -> list[str]:
         return ["not an object"]
     if set(data) - IR_FIELDS:
         out.append("unknown field")
-    if "tenant_id" not in data or _text_problem(data["tenant_id"], 1, 100, plain=True):
+    if "tenant_id" not in data or _text_problem(data["tenant_id"], 1, 100, plain=True) \
+            or not data["tenant_id"].strip():
         out.append("tenant_id")
+    _computed_problems(data, out)
     if "request_id" in data and _text_problem(data["request_id"], 1, 200):
         out.append("request_id")
     if "created_at" in data and _text_problem(data["created_at"], 10, 64):
@@ -174,7 +208,7 @@ def structure_problems(data: Any) -> list[str]:
     else:
         for step in steps:
             _step_problems(step, out)
-    if not out and "created_at" in data and _created_at_problem(data["created_at"]):
+    if not out and "created_at" in data and _created_at(data["created_at"]) is None:
         out.append("created_at")
     return out
 
@@ -193,9 +227,11 @@ def ir_digest(data: dict[str, Any]) -> str:
                 hashed[name] = step[name]
         steps.append(hashed)
     document: dict[str, Any] = {"tenant_id": data["tenant_id"], "steps": steps}
-    for name in ("request_id", "created_at", "intent_summary"):
+    for name in ("request_id", "intent_summary"):
         if name in data:
             document[name] = data[name]
+    if "created_at" in data:
+        document["created_at"] = _created_at(data["created_at"])
     if data.get("labels"):
         document["labels"] = data["labels"]
     return "sha256:" + hashlib.sha256(rfc8785.dumps(document)).hexdigest()
@@ -299,6 +335,7 @@ def check_step(step: Mapping[str, Any], codes: list[str]) -> int:
 
 def decide(data: Any) -> ReferenceDecision:
     """Decide on a decoded IR: structure first (REJECT `INVALID_IR`), then the rules."""
+    data = without_nulls(data)
     problems = structure_problems(data)
     if problems:
         return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])

@@ -53,6 +53,8 @@ class GovernanceConfig:
     max_bytes: int = 8 * 1024 * 1024
     max_depth: int = 64
     max_steps: int = 10_000
+    strict_timestamps: bool = False
+    """refuse an IR `created_at` without offset instead of reading it as UTC"""
     approval_store: str = "sqlite:///./.irgov/approvals.db"
     approval_key: str | None = None
     """`kid:secret[,kid:secret...]`, first is current; never logged"""

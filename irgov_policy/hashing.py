@@ -3,6 +3,14 @@
 Every digest says which algorithm made it. Verification refuses anything that is not exactly
 `algo:lowercasehex` of the right length for a known algorithm inside the allowed set, so a
 digest cannot be downgraded to a weaker or unknown algorithm by rewriting its prefix.
+
+What is hashed (the canonicalisation rules, also in docs/getting-started.md "What is hashed"):
+- the RFC 8785 bytes of the IR as the model read it: computed fields (`risk_tier`,
+  `requires_approval`) never, `params` and `constraints` always (`{}` when absent), other
+  optional fields only when sent, and `null` counts as not sent;
+- `created_at` in one canonical UTC form, `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (a naive value is UTC),
+  so every spelling of one instant gives one hash;
+- an integral number hashes as an integer (`5.0` like `5`); empty `labels` are left out.
 """
 
 from __future__ import annotations

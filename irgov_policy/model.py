@@ -18,7 +18,6 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,6 +25,13 @@ from typing import Any
 import jsonschema
 
 from .errors import InputProblem, IRInputError
+from .producer import (
+    BLANK_REFUSED_IR_FIELDS,
+    BLANK_REFUSED_STEP_FIELDS,
+    OPTIONAL_STEP_FIELDS,
+    canonical_created_at,
+    drop_nulls,
+)
 from .strict_json import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -33,7 +39,7 @@ from .strict_json import (
     json_pointer,
     loads_strict,
 )
-from .text_rules import TOKEN_PREFIX, token_pointers
+from .text_rules import TOKEN_PREFIX, is_blank, token_pointers
 
 __all__ = [
     "COMPUTED_STEP_FIELDS",
@@ -62,6 +68,8 @@ class InputLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_depth: int = DEFAULT_MAX_DEPTH
     max_steps: int = DEFAULT_MAX_STEPS
+    strict_timestamps: bool = False
+    """refuse a `created_at` without offset instead of reading it as UTC"""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class IR:
     created_at: str | None = None
     intent_summary: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # How the input was read (e.g. a naive `created_at` taken as UTC): explained, never hashed.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def step_ids(self) -> list[str]:
         """Each step's id: its `step_id`, else its index as a string."""
@@ -219,14 +229,13 @@ def _python_value_problems(node: Any, path: list[str | int], depth: int, limits:
         out.append(InputProblem(json_pointer(path), f"value of type `{type(node).__name__}` is not json"))
 
 
-def _check_created_at(value: str) -> str | None:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        return f"`{value}` is not an iso 8601 date-time"
-    if parsed.tzinfo is None:
-        return f"`{value}` has no timezone offset"
-    return None
+def _blank_problems(data: Mapping[str, Any]) -> list[InputProblem]:
+    """Whitespace-only names name nothing: a blank tenant would bind approvals to no one."""
+    problems = [InputProblem(f"/{k}", "must not be blank") for k in BLANK_REFUSED_IR_FIELDS if is_blank(data[k])]
+    for index, step in enumerate(data["steps"]):
+        problems += [InputProblem(f"/steps/{index}/{k}", "must not be blank")
+                     for k in BLANK_REFUSED_STEP_FIELDS if is_blank(step[k])]
+    return problems
 
 
 def parse_ir(data: Any, *, limits: InputLimits | None = None) -> IR:
@@ -245,6 +254,7 @@ def _parse_ir(data: Any, limits: InputLimits, *, decoded_strictly: bool) -> IR:
         _python_value_problems(data, [], 0, limits, problems)
         if problems:
             raise IRInputError(problems)
+    data = drop_nulls(data)
     if isinstance(data, Mapping) and isinstance(data.get("steps"), list) and len(data["steps"]) > limits.max_steps:
         raise IRInputError([InputProblem("/steps", f"{len(data['steps'])} steps exceed the limit of {limits.max_steps}")])
     verdict = _schema_valid(data)
@@ -253,24 +263,33 @@ def _parse_ir(data: Any, limits: InputLimits, *, decoded_strictly: bool) -> IR:
             problems.append(InputProblem(json_pointer(list(error.absolute_path)), _schema_message(error)))
         if verdict is False and not problems:  # the validators disagree: fail closed
             problems.append(InputProblem("", "the ir does not match its schema"))
-    if not problems and isinstance(data, Mapping) and "created_at" in data:
-        message = _check_created_at(data["created_at"])
-        if message:
-            problems.append(InputProblem("/created_at", message))
     if not problems and TOKEN_PREFIX in repr(data):  # repr is a C-speed screen; the walk locates
         problems += [InputProblem(json_pointer(list(p)), "holds an approval token: a token never belongs in an ir")
                      for p in token_pointers(data)]
     if problems:
         raise IRInputError(problems)
     assert isinstance(data, Mapping)
+    problems = _blank_problems(data)
+    created_at: str | None = None
+    notes: tuple[str, ...] = ()
+    if "created_at" in data:
+        read = canonical_created_at(data["created_at"], strict=limits.strict_timestamps)
+        if isinstance(read, str):
+            problems.append(InputProblem("/created_at", read))
+        else:
+            created_at, note = read
+            notes = (note,) if note else ()
+    if problems:
+        raise IRInputError(problems)
     steps = tuple(_build_step(s) for s in data["steps"])
     return IR(
         tenant_id=data["tenant_id"],
         steps=steps,
         request_id=data.get("request_id"),
-        created_at=data.get("created_at"),
+        created_at=created_at,
         intent_summary=data.get("intent_summary"),
         labels=dict(data.get("labels", {})),
+        notes=notes,
     )
 
 
@@ -330,9 +349,13 @@ def parse_step(data: Any, *, limits: InputLimits | None = None) -> Step:
     limits = limits or InputLimits()
     problems: list[InputProblem] = []
     _python_value_problems(data, [], 0, limits, problems)
+    if isinstance(data, Mapping):
+        data = {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_STEP_FIELDS)}
     if not problems:
         for error in sorted(_step_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
             problems.append(InputProblem(json_pointer(list(error.absolute_path)), _schema_message(error)))
+    if not problems:
+        problems = [InputProblem(f"/{k}", "must not be blank") for k in BLANK_REFUSED_STEP_FIELDS if is_blank(data[k])]
     if problems:
         raise IRInputError(problems)
     return _build_step(data)

@@ -40,6 +40,7 @@ __all__ = [
     "check_text",
     "has_control_characters",
     "holds_token",
+    "is_blank",
     "is_encodable",
     "new_request_id",
     "redact_tokens",
@@ -77,6 +78,11 @@ def is_encodable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_blank(value: str) -> bool:
+    """Empty or whitespace only: such a tenant, action or resource names nothing."""
+    return not value.strip()
 
 
 def holds_token(value: str) -> bool:

@@ -90,7 +90,7 @@ def _print_text(console: Console, decision: Decision, explain: bool, label: str 
     head = f"[{colour}]{decision.status}[/{colour}] tier {decision.risk_tier}"
     if decision.requires_approval:
         head += " (requires approval)"
-    head += f"  request {escape(str(decision.request_id))}  {decision.ir_hash}"
+    head += f"  tenant {escape(decision.tenant_id or '-')}  request {escape(decision.request_id or '-')}  {decision.ir_hash}"
     line((f"{escape(label)}: " if label else "") + head, markup=True)
     if explain:
         for step in decision.steps:
@@ -105,6 +105,8 @@ def _print_text(console: Console, decision: Decision, explain: bool, label: str 
         audit = " (audit)" if v.mode == "audit" else ""
         line(f"  {v.severity} {where}: {v.code}: {v.message}{rule}{audit}")
     if explain:
+        for note in decision.notes:
+            line(f"  note: {note}")
         packs = ", ".join(f"{p['name']}@{p['version']} {p['digest']}" for p in decision.packs)
         line(f"  packs: {packs}; engine {decision.engine}; {decision.duration_us} us")
 

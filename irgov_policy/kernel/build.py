@@ -108,7 +108,7 @@ def compose_engine(config: GovernanceConfig, packs: Sequence[RulePack]) -> Polic
     engine = PolicyEngine.from_packs(chosen, config.engine, budget_ms=config.decision_budget_ms,
                                      hash_algorithm=config.hash_algorithm)
     engine.limits = InputLimits(max_bytes=config.max_bytes, max_depth=config.max_depth,
-                                max_steps=config.max_steps)
+                                max_steps=config.max_steps, strict_timestamps=config.strict_timestamps)
     return engine
 
 

@@ -105,6 +105,8 @@ class Decision:
     engine: str
     evaluated_at: datetime
     duration_us: int
+    notes: tuple[str, ...] = ()
+    """how the input was read, e.g. a `created_at` without offset taken as UTC"""
 
     def __post_init__(self) -> None:
         # An invalid IR's tenant and request id are reported as sent: never with a token in them.
@@ -144,6 +146,7 @@ class Decision:
             "engine": self.engine,
             "evaluated_at": format_timestamp(self.evaluated_at),
             "duration_us": self.duration_us,
+            "notes": list(self.notes),
         }
 
     def event_payload(self) -> dict[str, Any]:

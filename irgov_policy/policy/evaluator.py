@@ -19,6 +19,8 @@ from ..events.bus import EventBus
 from ..events.envelope import new_event
 from ..hashing import DEFAULT_ALGORITHM, digest_bytes, digest_object, ir_hash
 from ..model import IR, InputLimits, Step, load_ir, parse_ir
+from ..producer import salvage_identity
+from ..strict_json import loads_strict
 from .cel.base import CelEvalError, create_engine
 from .checks import Finding, PythonCheck, as_check
 from .decision import Decision, HighRiskStep, RuleHit, Status, StepResult, Violation
@@ -396,13 +398,11 @@ class PolicyEngine:
             engine=self.engine_name,
             evaluated_at=evaluated_at,
             duration_us=(time.perf_counter_ns() - start) // 1000,
+            notes=ir.notes,
         )
 
     def _invalid(self, source: Any, problems: list[InputProblem], start: int, evaluated_at: datetime) -> Decision:
-        raw = source if isinstance(source, Mapping) else None
-        tenant = raw.get("tenant_id") if raw is not None else None
-        request = raw.get("request_id") if raw is not None else None
-        steps = raw.get("steps") if raw is not None else None
+        tenant, request, step_count = salvage_identity(self._decoded(source))
         violations = tuple(
             Violation(_step_index_of(p.pointer), INVALID_IR, f"{p.pointer or '/'}: {p.message}")
             for p in problems
@@ -410,9 +410,7 @@ class PolicyEngine:
         return Decision(
             status=Status.REJECT, risk_tier=0, requires_approval=False,
             ir_hash=self._raw_digest(source),
-            tenant_id=tenant if isinstance(tenant, str) else "",
-            request_id=request if isinstance(request, str) else None,
-            step_count=len(steps) if isinstance(steps, list) else 0,
+            tenant_id=tenant, request_id=request, step_count=step_count,
             steps=(), violations=violations, high_risk_steps=(),
             packs=tuple(self.policy.pack_refs()), engine=self.engine_name, evaluated_at=evaluated_at,
             duration_us=(time.perf_counter_ns() - start) // 1000,
@@ -424,6 +422,15 @@ class PolicyEngine:
         except Exception:
             digest = self._raw_digest(repr(ir))
         return self._conclude(ir, digest, [], [Violation(None, EVALUATION_ERROR, message)], start, evaluated_at)
+
+    def _decoded(self, source: Any) -> Any:
+        """The refused input as JSON values, to attribute the REJECT; None when unreadable."""
+        if not isinstance(source, bytes | str):
+            return source
+        try:
+            return loads_strict(source, max_bytes=self.limits.max_bytes, max_depth=self.limits.max_depth)
+        except Exception:
+            return None
 
     def _raw_digest(self, source: Any) -> str:
         """A digest of input the model refused: canonical JSON when possible, else its bytes."""

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "irgov_policy"
 # package itself re-exports names lazily from every layer and is not part of the check.
 LAYERS = {
     "_version": 0, "errors": 0, "strict_json": 0, "model": 0, "hashing": 0, "hookspecs": 0, "text_rules": 0,
+    "producer": 0,
     "plugins": 0, "plugin_registry": 0, "config": 0,
     "storage": 1,
     "policy": 2, "approvals": 2, "audit": 2, "events": 2, "default_plugins": 2,

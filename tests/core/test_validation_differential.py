@@ -55,7 +55,7 @@ VALID = {"tenant_id": "t", "request_id": "r", "created_at": "2026-11-27T10:00:00
          "labels": {"team": "ops"},
          "steps": [{"action": "a.b", "provider": "p.q", "resource": "r", "params": {"k": [1, 2.5, None]},
                     "idempotency_key": None, "constraints": {}, "budget_cents": "anything", "step_id": "s",
-                    "description": "", "risk_tier": 9, "requires_approval": "x"}]}
+                    "description": "", "risk_tier": 2, "requires_approval": True}]}
 
 
 def _with(path: list[str | int], value: Any) -> dict[str, Any]:
@@ -72,7 +72,9 @@ MUTATIONS: list[tuple[list[str | int], Any]] = [
     (["request_id"], ""), (["created_at"], "2026"), (["intent_summary"], "x" * 2001), (["labels"], {"k": 1}),
     (["steps"], []), (["steps"], {}), (["steps", 0], "step"), (["steps", 0, "action"], ""),
     (["steps", 0, "provider"], "p" * 201), (["steps", 0, "resource"], "x\x1f"), (["steps", 0, "resource"], "x\n"),
-    (["steps", 0, "params"], []), (["steps", 0, "idempotency_key"], 5), (["steps", 0, "constraints"], None),
+    (["steps", 0, "params"], []), (["steps", 0, "idempotency_key"], 5), (["steps", 0, "constraints"], []),
+    (["steps", 0, "risk_tier"], 9), (["steps", 0, "risk_tier"], "high"), (["steps", 0, "requires_approval"], "x"),
+    (["risk_tier"], 4), (["requires_approval"], 0),
     (["steps", 0, "step_id"], ""), (["steps", 0, "description"], "d" * 1001), (["steps", 0, "surprise"], 1),
     (["surprise"], True),
 ]

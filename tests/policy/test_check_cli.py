@@ -52,7 +52,7 @@ def test_json_output_is_the_decision() -> None:
     assert code == 3 and decision["status"] == "ESCALATE" and decision["requires_approval"] is True
     assert set(decision) == {"status", "risk_tier", "requires_approval", "ir_hash", "tenant_id", "request_id",
                              "step_count", "steps", "violations", "high_risk_steps", "packs", "engine",
-                             "evaluated_at", "duration_us"}
+                             "evaluated_at", "duration_us", "notes"}
     assert decision["packs"][0]["name"] == "baseline"
     assert decision["evaluated_at"].endswith("Z")
 

@@ -20,7 +20,7 @@ from ..approvals.ledger_records import Ledger
 from ..approvals.store import ApprovalStore
 from ..config import GovernanceConfig, load_config
 from ..errors import ApprovalKeyError, ConfigError, StoreError
-from ..events import EventBus
+from ..events import EventBus, Outbox
 from ..events.config import sink_factories, sink_from_url
 from ..hashing import HashRegistry, default_registry
 from ..model import InputLimits
@@ -39,6 +39,7 @@ __all__ = [
     "build_engine",
     "build_keyring",
     "build_ledger",
+    "build_limits",
     "build_parts",
     "build_registry",
     "build_trust",
@@ -73,10 +74,11 @@ def build_registry(config: GovernanceConfig) -> HashRegistry:
     return registry
 
 
-def build_keyring(config: GovernanceConfig) -> KeyRing:
+def build_keyring(config: GovernanceConfig, *, create: bool = True) -> KeyRing:
     """The server key that digests approval tokens: the configured key or key file; on an
-    embedded SQLite store, the key file beside it (made once); on `memory://`, a key that lives
-    as long as the process. A shared store without a configured key is refused."""
+    embedded SQLite store, the key file beside it (made once; with `create=False`, only read, so
+    consuming on a store that never minted a token leaves no key behind); on `memory://`, a key
+    that lives as long as the process. A shared store without a configured key is refused."""
     if config.approval_key:
         return KeyRing.parse(config.approval_key, where="`approval_key`")
     if config.approval_key_file:
@@ -88,7 +90,10 @@ def build_keyring(config: GovernanceConfig) -> KeyRing:
         raise ApprovalKeyError(
             f"the approval store `{scheme}` is shared by several hosts: set `IRGOV_APPROVAL_KEY` or "
             "`approval_key_file` to the same key on every host")
-    return load_or_create_key_file(default_key_file(config.approval_store))
+    path = default_key_file(config.approval_store)
+    if not create:
+        return load_keyring(key_file=path if path.exists() else None)
+    return load_or_create_key_file(path)
 
 
 def build_trust(config: GovernanceConfig) -> PackTrust:
@@ -107,9 +112,15 @@ def compose_engine(config: GovernanceConfig, packs: Sequence[RulePack]) -> Polic
         chosen += [load_pack(p) for p in collect_rule_pack_paths()]
     engine = PolicyEngine.from_packs(chosen, config.engine, budget_ms=config.decision_budget_ms,
                                      hash_algorithm=config.hash_algorithm)
-    engine.limits = InputLimits(max_bytes=config.max_bytes, max_depth=config.max_depth,
-                                max_steps=config.max_steps, strict_timestamps=config.strict_timestamps)
+    engine.limits = build_limits(config)
     return engine
+
+
+def build_limits(config: GovernanceConfig) -> InputLimits:
+    """The input limits (`max_bytes`, `max_depth`, `max_steps`, `strict_timestamps`) every IR is
+    parsed under."""
+    return InputLimits(max_bytes=config.max_bytes, max_depth=config.max_depth, max_steps=config.max_steps,
+                       strict_timestamps=config.strict_timestamps)
 
 
 def build_engine(config: GovernanceConfig) -> PolicyEngine:
@@ -125,19 +136,28 @@ def prove_engine(config: GovernanceConfig, sources: Sequence[str] | None = None)
                            trust=build_trust(config), engine=config.engine)
 
 
-def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = ()) -> EventBus:
+def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = (), *, outbox: Outbox | None = None,
+              autostart: bool = True) -> EventBus:
     """The event bus with the sinks of `event_sinks`, the extra sink objects `sinks`, and the
-    configured outbox."""
+    configured outbox (or `outbox`, already opened: the command line falls back to memory when
+    the configured one cannot be opened). `autostart=False` leaves the relay stopped, for
+    commands that only inspect the outbox."""
     factories = sink_factories() if config.event_sinks else {}
     all_sinks = [*(sink_from_url(url, factories) for url in config.event_sinks), *sinks]
-    return EventBus(all_sinks, outbox=config.outbox, retention_seconds=config.event_retention_days * 86400)
+    return EventBus(all_sinks, outbox=outbox if outbox is not None else config.outbox,
+                    retention_seconds=config.event_retention_days * 86400, autostart=autostart)
 
 
 def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, keyring: KeyRing | None = None,
-                    registry: HashRegistry | None = None) -> ApprovalService:
+                    registry: HashRegistry | None = None, needs_key: bool = True,
+                    create_key: bool = True) -> ApprovalService:
     """The approval service on the configured store. A store that keeps its own outbox (Redis)
-    has it attached to `bus`, so its events are delivered with the others."""
-    keyring = keyring if keyring is not None else build_keyring(config)
+    has it attached to `bus`, so its events are delivered with the others. With
+    `needs_key=False` and no key configured, the service only reads and revokes (it cannot
+    create or consume), so a shared store can be inspected without its key. `create_key` is
+    passed to `build_keyring`."""
+    if keyring is None and (needs_key or config.approval_key or config.approval_key_file):
+        keyring = build_keyring(config, create=create_key)
     registry = registry if registry is not None else build_registry(config)
     store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400))
     try:

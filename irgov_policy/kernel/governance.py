@@ -32,6 +32,7 @@ from ..model import IR, parse_dag_nodes
 from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
 from ..policy.evaluator import PolicyEngine
+from ..policy.inventory import packs_in_force
 from .build import build_parts, resolve_config
 from .packs import PackLifecycle
 from .requests import ApprovalRequests, now_us
@@ -282,8 +283,8 @@ class Governance(ApprovalRequests):
     # -- information -------------------------------------------------------------------------
 
     def packs(self) -> list[dict[str, Any]]:
-        return [{"name": p.name, "version": p.version, "digest": p.digest, "description": p.description}
-                for p in self.engine.packs]
+        """The packs in force (`GET /packs`, and `irgov packs` for the same configuration)."""
+        return packs_in_force(self.engine)
 
     def pack_status(self) -> dict[str, Any]:
         """The pack set in force (`digest`, `loaded_at`, `packs`), its reloads (`last_reload`,
@@ -336,6 +337,10 @@ class Governance(ApprovalRequests):
     async def agrant(self, request_id: str, approver: str, tenant_id: str, *,
                      ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
         return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+
+    async def abreak_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
+                           ttl_seconds: int | float | None = None) -> Grant:
+        return await self._run(self.break_glass, tenant_id, ir_hash, by, reason, ttl_seconds=ttl_seconds)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
                        consumed_by: str | None = None) -> ConsumeResult:

@@ -9,6 +9,7 @@ cannot grant it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -34,13 +35,15 @@ from ..text_rules import (
 )
 from .views import ApprovalRequestView, Grant
 
-__all__ = ["REQUEST_STATUSES", "ApprovalRequests"]
+__all__ = ["BREAK_GLASS", "REQUEST_STATUSES", "ApprovalRequests"]
 
 logger = logging.getLogger(__name__)
 
 #: what `GET /approvals?status=` filters on: the request's own state, or its approval's.
 REQUEST_STATUSES = ("requested", "pending", "consumed", "expired", "revoked")
 MAX_PAGE = 200
+#: how the ledger and the approval name a token minted by `break_glass`.
+BREAK_GLASS = "break-glass: "
 
 
 def now_us() -> int:
@@ -48,11 +51,18 @@ def now_us() -> int:
 
 
 class ApprovalRequests:
-    """The approval-request verbs of `Governance`, over its ledger and approval service."""
+    """The approval-request verbs of `Governance`, over its ledger and approval service. Built
+    alone, it serves a face that needs the workflow without the policy engine (a break-glass
+    approval must not depend on the packs loading)."""
 
     config: GovernanceConfig
     approvals: ApprovalService
     ledger: Ledger
+
+    def __init__(self, config: GovernanceConfig, approvals: ApprovalService, ledger: Ledger) -> None:
+        self.config = config
+        self.approvals = approvals
+        self.ledger = ledger
 
     def _view(self, request: ApprovalRequest) -> ApprovalRequestView:
         approval = None
@@ -123,6 +133,41 @@ class ApprovalRequests:
         logger.info("approval request %s granted by %s as approval %s", request_id, approver,
                     approval.approval_id)
         return Grant(ApprovalRequestView(granted, approval), token)
+
+    def break_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
+                    ttl_seconds: int | float | None = None) -> Grant:
+        """The emergency path: mint a token for `ir_hash` with no decision, no separate requester
+        and no second person. It is never silent: the ledger holds it as a request made and
+        granted by `by`, its reason (required) prefixed `break-glass: `, the approval carries the
+        same, `ir.approval_created` is published as for a grant, and a warning is logged.
+
+        The approval is created first and the ledger row written second, in one insert; when
+        the ledger refuses, the approval is revoked and the token never leaves this method."""
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
+        check_text("ir_hash", ir_hash, max_length=MAX_DIGEST_LENGTH)
+        check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
+        check_text("reason", reason, max_length=MAX_REASON_LENGTH - len(BREAK_GLASS))
+        recorded = BREAK_GLASS + reason
+        approval, token = self.approvals.create(tenant_id, ir_hash, ttl_seconds=ttl_seconds, created_by=by,
+                                                reason=recorded)
+        try:
+            decided = self.ledger.get_decision(tenant_id, ir_hash)
+            now = now_us()
+            # Nothing decided the risk: record the highest tier rather than guess a lower one.
+            request = ApprovalRequest(new_request_id(), tenant_id, ir_hash, by,
+                                      decided.risk_tier if decided is not None else 3, now,
+                                      state=RequestState.GRANTED, reason=recorded,
+                                      approval_id=approval.approval_id, granted_by=by, granted_us=now)
+            self.ledger.insert_request(request)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.approvals.revoke(approval.approval_id, tenant_id, by=by,
+                                      reason="break-glass: the ledger did not record it")
+            raise
+        logger.warning("break-glass: approval %s (request %s) for ir %s of tenant %s minted by %s with no "
+                       "decision and no second person: %s", approval.approval_id, request.request_id, ir_hash,
+                       tenant_id, by, reason)
+        return Grant(ApprovalRequestView(request, approval), token)
 
     def request_tenant(self, request_id: str) -> str | None:
         """The tenant of an approval request, or None: lets a caller entitled to several tenants

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("events_cmd", "events_group"),
     "hash": ("hash_cmd", "hash_command"),
     "lint": ("lint_cmd", "lint_command"),
+    "packs": ("packs_cmd", "packs_command"),
     "plugin": ("plugin_new_cmd", "plugin_group"),
     "plugins": ("plugins_cmd", "plugins_command"),
     "schema": ("schema_cmd", "schema_command"),

@@ -1,56 +1,48 @@
-"""`irgov approvals create|consume|get|list|revoke|purge`: human approvals from the shell.
+"""`irgov approvals break-glass|consume|get|list|revoke|purge`: human approvals from the shell.
+
+Approvals are normally minted by the kernel's workflow: a decision, a request, a grant by a
+second person (`POST /approvals`, `POST /approvals/{id}/grant`). `break-glass` is the emergency
+path around it: it mints a token with no decision and no second person, and says so everywhere
+(the ledger, the approval, the event, a warning). The store, key and outbox are the
+configuration's (`--config`, `IRGOV_*`), as for `irgov serve`; flags override.
 
 Exit codes: 0 ok; 1 for an error, and for a consume that did not succeed. The token is printed
-by `create` and nowhere else; `consume` can read it from standard input (`--token -`) so that it
-stays out of the process list and the shell history."""
+by `break-glass` and nowhere else; `consume` can read it from standard input (`--token -`) so
+that it stays out of the process list and the shell history."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
-from ..approvals import (
-    KEY_ENV_VAR,
-    Approval,
-    ApprovalService,
-    ApprovalStatus,
-    KeyRing,
-    load_keyring,
-    open_store,
-)
-from ..approvals.keyfile import default_key_file, load_or_create_key_file
+from ..approvals import Approval, ApprovalStatus
 from ..errors import IrgovError
-from ..storage import StoreURL
 from ._common import echo_json, fail
-from .events_publish import cli_event_bus
+from .options import (
+    command_config,
+    config_option,
+    format_option,
+    key_file_option,
+    outbox_option,
+    store_option,
+)
+from .wiring import approval_requests, approval_service
 
 __all__ = ["approvals_group"]
 
-DEFAULT_STORE = "sqlite:///./.irgov/approvals.db"
 _INT = re.compile(r"[+-]?\d+")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _store_options(func: F) -> F:
-    func = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True)(func)
-    return click.option("--store", "store_url", default=DEFAULT_STORE, show_default=True,
-                        envvar="IRGOV_APPROVAL_STORE",
-                        help="memory://, sqlite:///path.db or redis://host:port/db")(func)
-
-
-def _key_option(func: F) -> F:
-    return click.option("--key-file", type=click.Path(dir_okay=False), default=None,
-                        help=("server key file (`kid:base64secret` lines); default: $IRGOV_APPROVAL_KEY, else the "
-                              "key generated next to a SQLite store (as `irgov serve` does)"))(func)
-
+    for option in (format_option("text", "json"), outbox_option, store_option, config_option):
+        func = option(func)
+    return func
 
 def _parse_ttl(text: str | None) -> int | float | None:
     """Numbers as typed: an integer stays an integer; anything else goes to the service's own
@@ -64,40 +56,6 @@ def _parse_ttl(text: str | None) -> int | float | None:
         return float(stripped)
     except ValueError:
         fail(f"`--ttl` = `{text}` is not a number of seconds")
-
-
-def _keyring(store_url: str, key_file: str | None, *, may_create: bool) -> KeyRing:
-    """The key from `--key-file` or `IRGOV_APPROVAL_KEY`; failing both, the embedded default's
-    generated key next to a SQLite store, the same file the kernel and `irgov serve` use."""
-    if key_file is not None or os.environ.get(KEY_ENV_VAR) or StoreURL.parse(store_url).scheme != "sqlite":
-        return load_keyring(key_file=key_file)
-    path = default_key_file(store_url)
-    if may_create:
-        return load_or_create_key_file(path)
-    return load_keyring(key_file=path if path.exists() else None)
-
-
-@contextmanager
-def _service(store_url: str, key_file: str | None, *, needs_key: bool,
-             may_create_key: bool = False) -> Iterator[ApprovalService]:
-    try:
-        key = _keyring(store_url, key_file, may_create=may_create_key) if (needs_key or key_file) else None
-        store = open_store(store_url)
-    except IrgovError as exc:
-        fail(str(exc))
-    try:
-        with cli_event_bus() as bus:
-            yield ApprovalService(store, key, bus=bus)
-            if store.outbox_url:
-                # The consumed event is recorded in the store's own outbox; the relay delivers it
-                # before exit. Attached only once the command has worked: a store that cannot be
-                # reached then fails with its one-line error alone, not with relay warnings too.
-                try:
-                    bus.attach_outbox(store.outbox_url)
-                except IrgovError as exc:
-                    click.echo(f"irgov: warning: {exc}", err=True)
-    finally:
-        store.close()
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -126,22 +84,42 @@ def approvals_group() -> None:
     """Human approvals: single-use tokens bound to a tenant and an IR hash."""
 
 
-@approvals_group.command("create")
+@approvals_group.command("break-glass")
 @click.option("--tenant", required=True)
 @click.option("--ir-hash", required=True, help="`ALGO:HEX` digest of the IR to approve")
-@click.option("--ttl", default=None, help="seconds until expiry (default 3600)")
-@click.option("--by", "created_by", default=None)
-@click.option("--reason", default=None)
-@_key_option
+@click.option("--by", "by", required=True, help="who mints the token (recorded as requester and approver)")
+@click.option("--reason", required=True, help="why the normal workflow is bypassed (recorded, required)")
+@click.option("--ttl", default=None, help="seconds until expiry (default: `approval_default_ttl`, 3600)")
+@key_file_option
 @_store_options
-def create_command(tenant: str, ir_hash: str, ttl: str | None, created_by: str | None, reason: str | None,
-                   key_file: str | None, store_url: str, output_format: str) -> None:
-    """Create a pending approval and print it with its token, once."""
+def break_glass_command(tenant: str, ir_hash: str, by: str, reason: str, ttl: str | None,
+                        output_format: str) -> None:
+    """Emergency: mint an approval token with no decision and no second person.
+
+    Recorded in the ledger as an approval request made and granted by `--by`, its reason
+    prefixed `break-glass: `; publishes `ir.approval_created` as a grant does; logs a warning.
+    Prints the request, its approval and the token, once."""
     ttl_value = _parse_ttl(ttl)
-    with _service(store_url, key_file, needs_key=True, may_create_key=True) as service:
-        approval, token = _run(lambda: service.create(tenant, ir_hash, ttl_seconds=ttl_value,
-                                                      created_by=created_by, reason=reason))
-    _print_approval(approval, output_format, token)
+    with approval_requests(command_config()) as workflow:
+        grant = _run(lambda: workflow.break_glass(tenant, ir_hash, by, reason, ttl_seconds=ttl_value))
+    data = grant.to_dict()
+    if output_format == "json":
+        echo_json(data)
+    else:
+        for name, value in data.items():
+            if value is not None and name != "approval":
+                click.echo(f"{name:<14} {value}")
+    click.echo("irgov: warning: break-glass approval recorded in the ledger; the token is shown once", err=True)
+
+
+@approvals_group.command("create", hidden=True, context_settings={"ignore_unknown_options": True},
+                         add_help_option=False)
+@click.argument("ignored", nargs=-1, type=click.UNPROCESSED)
+def create_command(ignored: tuple[str, ...]) -> None:
+    """Gone: it minted tokens nobody decided or recorded."""
+    fail("`irgov approvals create` is now `irgov approvals break-glass --tenant T --ir-hash H --by NAME "
+         "--reason TEXT`, which records who minted the token and why; normal approvals go through "
+         "`POST /approvals` and a grant")
 
 
 @approvals_group.command("consume")
@@ -149,14 +127,13 @@ def create_command(tenant: str, ir_hash: str, ttl: str | None, created_by: str |
 @click.option("--ir-hash", required=True)
 @click.option("--token", required=True, help="the token, or `-` to read it from standard input")
 @click.option("--by", "consumed_by", default=None)
-@_key_option
+@key_file_option
 @_store_options
-def consume_command(tenant: str, ir_hash: str, token: str, consumed_by: str | None, key_file: str | None,
-                    store_url: str, output_format: str) -> None:
+def consume_command(tenant: str, ir_hash: str, token: str, consumed_by: str | None, output_format: str) -> None:
     """Consume a token. Exit 0 when it succeeded, 1 otherwise."""
     if token == "-":
         token = sys.stdin.readline().strip()
-    with _service(store_url, key_file, needs_key=True) as service:
+    with approval_service(command_config(), needs_key=True) as service:
         result = _run(lambda: service.consume(token, tenant_id=tenant, ir_hash=ir_hash, consumed_by=consumed_by))
     if output_format == "json":
         echo_json(result.to_dict())
@@ -175,9 +152,9 @@ def consume_command(tenant: str, ir_hash: str, token: str, consumed_by: str | No
 @click.argument("approval_id")
 @click.option("--tenant", required=True)
 @_store_options
-def get_command(approval_id: str, tenant: str, store_url: str, output_format: str) -> None:
+def get_command(approval_id: str, tenant: str, output_format: str) -> None:
     """Show one approval of a tenant."""
-    with _service(store_url, None, needs_key=False) as service:
+    with approval_service(command_config(), needs_key=False) as service:
         approval = _run(lambda: service.get(approval_id, tenant))
     if approval is None:
         fail(f"no approval `{approval_id}` for tenant `{tenant}`")
@@ -190,10 +167,10 @@ def get_command(approval_id: str, tenant: str, store_url: str, output_format: st
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--cursor", default=None, help="`next_cursor` of the previous page")
 @_store_options
-def list_command(tenant: str, status: str | None, limit: int, cursor: str | None, store_url: str,
+def list_command(tenant: str, status: str | None, limit: int, cursor: str | None,
                  output_format: str) -> None:
     """List a tenant's approvals, newest first."""
-    with _service(store_url, None, needs_key=False) as service:
+    with approval_service(command_config(), needs_key=False) as service:
         page = _run(lambda: service.list(tenant, status, limit, cursor))
     if output_format == "json":
         echo_json({"items": [a.to_dict() for a in page.items], "next_cursor": page.next_cursor})
@@ -212,10 +189,10 @@ def list_command(tenant: str, status: str | None, limit: int, cursor: str | None
 @click.option("--by", default=None)
 @click.option("--reason", default=None)
 @_store_options
-def revoke_command(approval_id: str, tenant: str, by: str | None, reason: str | None, store_url: str,
+def revoke_command(approval_id: str, tenant: str, by: str | None, reason: str | None,
                    output_format: str) -> None:
     """Revoke a pending approval (a finished one keeps its state). Exit 1 unless it ends revoked."""
-    with _service(store_url, None, needs_key=False) as service:
+    with approval_service(command_config(), needs_key=False) as service:
         approval = _run(lambda: service.revoke(approval_id, tenant, by, reason))
     if approval is None:
         fail(f"no approval `{approval_id}` for tenant `{tenant}`")
@@ -227,9 +204,9 @@ def revoke_command(approval_id: str, tenant: str, by: str | None, reason: str | 
 @click.option("--older-than", type=float, default=7 * 86400.0, show_default=True,
               help="seconds since an approval finished")
 @_store_options
-def purge_command(older_than: float, store_url: str, output_format: str) -> None:
+def purge_command(older_than: float, output_format: str) -> None:
     """Record due expiries, then delete approvals finished longer ago than `--older-than`."""
-    with _service(store_url, None, needs_key=False) as service:
+    with approval_service(command_config(), needs_key=False) as service:
         removed = _run(lambda: service.purge(older_than))
     if output_format == "json":
         echo_json({"purged": removed})

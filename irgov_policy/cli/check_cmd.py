@@ -16,28 +16,16 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import PackLoadError, PolicyError
-from ..policy import DEFAULT_BUDGET_MS, Decision, PolicyEngine, Status
+from ..config import GovernanceConfig
+from ..policy import Decision, Status
 from ._common import fail, read_input
-from .events_publish import cli_event_bus
+from .options import budget_option, command_config, config_option, engine_option, format_option, packs_option
+from .wiring import engine_for, event_bus
 
 __all__ = ["EXIT_CODES", "check_command"]
 
 EXIT_CODES = {Status.PASS: 0, Status.ESCALATE: 3, Status.REJECT: 4}
 _COLOURS = {Status.PASS: "green", Status.ESCALATE: "yellow", Status.REJECT: "red"}
-
-
-def _build_engine(packs: tuple[str, ...], engine: str, budget_ms: float) -> PolicyEngine:
-    try:
-        if packs:
-            return PolicyEngine.from_paths(packs, engine, budget_ms=budget_ms)
-        return PolicyEngine.default(engine, budget_ms=budget_ms)
-    except PackLoadError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        fail(f"{len(exc.problems)} problem(s) in rule packs")
-    except PolicyError as exc:
-        fail(str(exc))
 
 
 def _lines(data: bytes) -> list[tuple[int, bytes]]:
@@ -122,28 +110,33 @@ def _emit(console: Console, decision: Decision, output_format: str, explain: boo
 
 @click.command("check")
 @click.argument("ir_file", metavar="[IR.json | -]", default="-", required=False)
-@click.option("--packs", "packs", multiple=True, metavar="PATH",
-              help="rule pack file or directory (repeatable); default: the shipped baseline pack")
-@click.option("--engine", type=click.Choice(["auto", "celpy", "cel-cpp"]), default="auto", show_default=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text",
-              show_default=True, help="`jsonl` reads JSON Lines and writes one decision per line")
+@config_option
+@packs_option
+@engine_option
+@format_option("text", "json", "jsonl", help="`jsonl` reads JSON Lines and writes one decision per line")
 @click.option("--explain", is_flag=True, help="show every rule hit and violation with its rule")
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BUDGET_MS,
-              show_default=True, help="time budget of one decision; past it the IR is rejected (BUDGET_EXCEEDED)")
-def check_command(ir_file: str, packs: tuple[str, ...], engine: str, output_format: str, explain: bool,
-                  budget_ms: float) -> None:
+@budget_option
+def check_command(ir_file: str, output_format: str, explain: bool) -> None:
     """Decide PASS (exit 0), ESCALATE (3) or REJECT (4) for an IR; 1 on usage or I/O errors.
     Several IRs, one per line, are decided line by line and exit with the worst decision's code;
-    with `--format jsonl` the exit code is 0 once every line is decided."""
-    policy = _build_engine(packs, engine, budget_ms)
+    with `--format jsonl` the exit code is 0 once every line is decided.
+
+    The packs, engine, hash algorithm, input limits and budget are the configuration's (`--config`,
+    `IRGOV_CONFIG`, `IRGOV_*`), so `irgov check` decides as `irgov serve` does; flags override."""
+    raise SystemExit(run_check(command_config(), ir_file, output_format, explain))
+
+
+def run_check(config: GovernanceConfig, ir_file: str, output_format: str, explain: bool) -> int:
+    """Decide on the input with the configuration's engine and print each decision; the exit code."""
+    policy = engine_for(config)
     data = read_input(ir_file)
     console = Console(highlight=False, soft_wrap=True)
     lines_mode = output_format == "jsonl" or _is_jsonl(data)
-    with cli_event_bus() as bus:
+    with event_bus(config) as bus:
         if not lines_mode:
             decision = policy.evaluate(data, bus=bus)
             _emit(console, decision, output_format, explain)
-            raise SystemExit(EXIT_CODES[decision.status])
+            return EXIT_CODES[decision.status]
         lines = _lines(data)
         if not lines:
             fail("no ir in the input: json lines mode expects one ir per line")
@@ -156,7 +149,5 @@ def check_command(ir_file: str, packs: tuple[str, ...], engine: str, output_form
             decided += 1
             worst = max(worst, EXIT_CODES[decision.status])
     if decided != len(lines):
-        raise SystemExit(1)
-    raise SystemExit(0 if output_format == "jsonl" else worst)
-
-
+        return 1
+    return 0 if output_format == "jsonl" else worst

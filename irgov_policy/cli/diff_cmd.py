@@ -6,37 +6,47 @@ import click
 from rich.console import Console
 
 from ..audit import audit
+from ..config import GovernanceConfig
 from ..errors import IrgovError
-from ..hashing import default_registry
+from ..kernel.build import build_limits
 from ..model import load_dag_nodes, load_ir
 from ._common import describe_error, echo_json, fail, read_input
-from .events_publish import cli_event_bus
+from .options import algorithm_option, command_config, config_option, format_option, require_content_option
+from .wiring import event_bus, registry_for
+
+__all__ = ["diff_command", "run_diff"]
 
 
 @click.command("diff")
 @click.argument("ir_file", metavar="IR")
 @click.argument("dag_file", metavar="DAG")
-@click.option("--algorithm", default="sha256", show_default=True, help="algorithm of the ir and dag hashes")
-@click.option("--require-node-content/--no-require-node-content", default=False, show_default=True,
-              help="refuse dag nodes that carry only a claimed hash, not the step they will run")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def diff_command(ir_file: str, dag_file: str, algorithm: str, require_node_content: bool,
-                 output_format: str) -> None:
-    """Check that the DAG executes exactly the IR's steps. Exit 0 when it does, 1 otherwise."""
+@config_option
+@algorithm_option
+@require_content_option
+@format_option("text", "json")
+def diff_command(ir_file: str, dag_file: str, output_format: str) -> None:
+    """Check that the DAG executes exactly the IR's steps. Exit 0 when it does, 1 otherwise.
+    The ir and dag hashes use the configuration's `hash_algorithm`; a node's digest must use one
+    of `allowed_algorithms`."""
     if ir_file == "-" and dag_file == "-":
         fail("only one of IR and DAG can be read from standard input")
-    if algorithm not in default_registry():
-        fail(f"unknown hash algorithm `{algorithm}`")
+    raise SystemExit(run_diff(command_config(), ir_file, dag_file, output_format))
+
+
+def run_diff(config: GovernanceConfig, ir_file: str, dag_file: str, output_format: str) -> int:
+    registry = registry_for(config)
+    limits = build_limits(config)
     try:
-        ir = load_ir(read_input(ir_file))
+        ir = load_ir(read_input(ir_file), limits=limits)
     except IrgovError as exc:
         fail(describe_error(ir_file, exc))
     try:
-        nodes = load_dag_nodes(read_input(dag_file))
+        nodes = load_dag_nodes(read_input(dag_file), limits=limits)
     except IrgovError as exc:
         fail(describe_error(dag_file, exc))
-    with cli_event_bus() as bus:
-        result = audit(ir, nodes, algorithm=algorithm, require_content=require_node_content, bus=bus)
+    with event_bus(config) as bus:
+        result = audit(ir, nodes, algorithm=config.hash_algorithm, allowed_algorithms=config.allowed_algorithms,
+                       require_content=config.require_node_content, registry=registry, bus=bus)
     if output_format == "json":
         echo_json(result.to_dict())
     else:
@@ -48,4 +58,4 @@ def diff_command(ir_file: str, dag_file: str, algorithm: str, require_node_conte
             console.print(f"[red]failed[/red]: {len(result.problems())} problem(s)")
             for line in result.problems():
                 console.print(f"  - {line}", markup=False)
-    raise SystemExit(0 if result.success else 1)
+    return 0 if result.success else 1

@@ -15,7 +15,8 @@ from ..events.bus import EventBus
 from ..events.envelope import parse_timestamp
 from ..events.types import EventType
 from ._common import echo_json, fail
-from .events_publish import open_cli_bus
+from .options import command_config, config_option, format_option, outbox_option
+from .wiring import open_event_bus
 
 # More lines than any outbox keeps; the bound also keeps the number inside SQLite's integers.
 MAX_TAIL_LINES = 1_000_000
@@ -49,7 +50,8 @@ def _age(created_at: str | None, now: datetime) -> str:
 
 @click.group("events")
 def events_group() -> None:
-    """Inspect and operate the event outbox (`IRGOV_OUTBOX`) and sinks (`IRGOV_EVENT_SINKS`)."""
+    """Inspect and operate the event outbox and sinks of the configuration (`outbox`,
+    `event_sinks`: `--config`, `IRGOV_OUTBOX`, `IRGOV_EVENT_SINKS`)."""
 
 
 def _status_dict(bus: EventBus, now: datetime) -> dict[str, object]:
@@ -77,11 +79,13 @@ def _status_dict(bus: EventBus, now: datetime) -> dict[str, object]:
 
 
 @events_group.command("status")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+@outbox_option
+@format_option("text", "json")
 def status_command(output_format: str) -> None:
     """Pending deliveries per sink, oldest pending age, failures and drops. Exit 0 when nothing is
     pending, 1 otherwise."""
-    bus = open_cli_bus(autostart=False)
+    bus = open_event_bus(command_config(), autostart=False)
     try:
         now = datetime.now(UTC)
         data = _status_dict(bus, now)
@@ -105,13 +109,15 @@ def status_command(output_format: str) -> None:
 
 
 @events_group.command("tail")
+@config_option
+@outbox_option
 @click.option("--type", "types", multiple=True, type=click.Choice([t.value for t in EventType]),
               help="only events of this type (repeatable)")
 @click.option("-n", "--lines", "limit", type=click.IntRange(1, MAX_TAIL_LINES), default=20, show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="keep printing new events until interrupted")
 def tail_command(types: tuple[str, ...], limit: int, follow: bool) -> None:
     """Print the latest events of the outbox, one JSON envelope per line."""
-    bus = open_cli_bus(autostart=False)
+    bus = open_event_bus(command_config(), autostart=False)
     try:
         records = bus.outbox.recent(limit, types)
         for record in records:
@@ -136,13 +142,15 @@ def _deliver(bus: EventBus, timeout: float) -> None:
 
 
 @events_group.command("replay")
+@config_option
+@outbox_option
 @click.option("--since", required=True, help="timestamp (`2026-01-02T03:04:05Z`) or duration (`15m`, `2h`, `7d`)")
 @click.option("--sink", "sinks", multiple=True, help="only re-deliver to this sink name (repeatable)")
 @click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True)
 def replay_command(since: str, sinks: tuple[str, ...], timeout: float) -> None:
     """Deliver again every event recorded since a moment. Exit 0 once all are delivered."""
     moment = parse_since(since)
-    bus = open_cli_bus()
+    bus = open_event_bus(command_config())
     try:
         names = [s.sink for s in bus.status().sinks]
         unknown = [s for s in sinks if s not in names]
@@ -156,10 +164,12 @@ def replay_command(since: str, sinks: tuple[str, ...], timeout: float) -> None:
 
 
 @events_group.command("deliver")
+@config_option
+@outbox_option
 @click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True)
 def deliver_command(timeout: float) -> None:
     """Run the relay until every pending event is delivered (exit 0) or the timeout passes (exit 1)."""
-    bus = open_cli_bus()
+    bus = open_event_bus(command_config())
     try:
         _deliver(bus, timeout)
     finally:
@@ -167,9 +177,11 @@ def deliver_command(timeout: float) -> None:
 
 
 @events_group.command("purge")
+@config_option
+@outbox_option
 def purge_command() -> None:
     """Delete delivered events older than `event_retention_days` (`IRGOV_EVENT_RETENTION_DAYS`, default 7)."""
-    bus = open_cli_bus(autostart=False)
+    bus = open_event_bus(command_config(), autostart=False)
     try:
         click.echo(json.dumps({"purged": bus.purge()}))
     finally:

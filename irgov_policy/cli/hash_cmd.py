@@ -1,35 +1,48 @@
-"""`irgov hash`: the IR hash and every step hash of an IR."""
+"""`irgov hash`: the IR hash and every step hash of an IR, or the DAG an executor would present."""
 
 from __future__ import annotations
 
 import click
 
 from ..audit import dag_nodes
+from ..config import GovernanceConfig
 from ..errors import IrgovError
-from ..hashing import default_registry, ir_hash, step_hash
+from ..hashing import ir_hash, step_hash
+from ..kernel.build import build_limits
 from ..model import load_ir
 from ._common import describe_error, echo_json, fail, read_input
+from .options import algorithm_option, command_config, config_option, format_option
+from .wiring import registry_for
+
+__all__ = ["hash_command", "run_hash"]
 
 
 @click.command("hash")
 @click.argument("ir_file", metavar="IR_FILE|-")
-@click.option("--algorithm", default="sha256", show_default=True, help="hash backend (sha256, blake3, or a plugin's)")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+@algorithm_option
+@format_option("text", "json")
 @click.option("--dag", "as_dag", is_flag=True,
               help="print instead the dag an executor running the ir as planned presents (json)")
-def hash_command(ir_file: str, algorithm: str, output_format: str, as_dag: bool) -> None:
-    """Print the IR hash and the hash of each step, or (--dag) the DAG nodes of the IR."""
-    if algorithm not in default_registry():
-        fail(f"unknown hash algorithm `{algorithm}`: known are " + ", ".join(f"`{n}`" for n in default_registry().names()))
+def hash_command(ir_file: str, output_format: str, as_dag: bool) -> None:
+    """Print the IR hash and the hash of each step, or (--dag) the DAG nodes of the IR, with the
+    configuration's `hash_algorithm` and input limits (the hashes `irgov check` and `irgov serve`
+    report)."""
+    run_hash(command_config(), ir_file, output_format, as_dag)
+
+
+def run_hash(config: GovernanceConfig, ir_file: str, output_format: str, as_dag: bool = False) -> None:
+    registry = registry_for(config)
+    algorithm = config.hash_algorithm
     try:
-        ir = load_ir(read_input(ir_file))
+        ir = load_ir(read_input(ir_file), limits=build_limits(config))
     except IrgovError as exc:
         fail(describe_error(ir_file, exc))
     if as_dag:
-        echo_json(dag_nodes(ir, algorithm))
+        echo_json(dag_nodes(ir, algorithm, registry=registry))
         return
-    whole = ir_hash(ir, algorithm)
-    steps = [step_hash(s, algorithm) for s in ir.steps]
+    whole = ir_hash(ir, algorithm, registry=registry)
+    steps = [step_hash(s, algorithm, registry=registry) for s in ir.steps]
     if output_format == "json":
         echo_json({"ir_hash": whole, "step_hashes": steps})
         return

@@ -1,4 +1,4 @@
-"""`irgov serve`: the HTTP API with uvicorn, on the embedded defaults unless configured.
+"""`irgov serve`: the HTTP API with uvicorn, on the configuration (`--config`, `IRGOV_*`, flags).
 
 SIGHUP reloads the rule packs (proved first; the set in force stays when the new one fails),
 in a thread of its own so the server keeps answering meanwhile. It never stops the server.
@@ -14,6 +14,7 @@ import click
 
 from ..errors import IrgovError, PluginError
 from ._common import fail, keep_exception_causes
+from .options import command_config, config_option, engine_option, outbox_option, packs_option, store_option
 
 if TYPE_CHECKING:
     from ..kernel import Governance
@@ -24,12 +25,17 @@ __all__ = ["serve_command"]
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="configuration file (YAML or TOML); `IRGOV_*` variables apply on top")
+@config_option
+@packs_option
+@engine_option
+@store_option
+@outbox_option
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_command(host: str, port: int, config_path: str | None, log_level: str) -> None:
-    """Serve the HTTP API (validate, approvals, authorize, diff audit)."""
+def serve_command(host: str, port: int, log_level: str) -> None:
+    """Serve the HTTP API (validate, approvals, authorize, diff audit), built from the same
+    configuration as every other verb. SIGHUP reloads the rule packs."""
+    config = command_config()
     try:
         import uvicorn
 
@@ -37,7 +43,7 @@ def serve_command(host: str, port: int, config_path: str | None, log_level: str)
     except ImportError as exc:
         fail(f"`irgov serve` needs the `http` extra: pip install 'irgov-policy[http]' ({exc.name} is missing)")
     try:
-        app = create_app(config_path)
+        app = create_app(config)
     except PluginError:
         raise  # one line naming the plugin, the same as in every other command
     except IrgovError as exc:

@@ -22,6 +22,7 @@ from ..policy.cel.base import available_engines
 from ..policy.policytest import find_policy_tests, load_policy_test
 from ..policy.testing_runner import PolicyTestRun, run_policy_tests
 from ._common import fail
+from .options import format_option
 
 __all__ = ["EXIT_TESTS_FAILED", "junit_xml", "test_command"]
 
@@ -97,8 +98,7 @@ def _report_load_error(problems: Sequence[object], what: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--engine", type=click.Choice(["all", "auto", "celpy", "cel-cpp"]), default="all", show_default=True,
               help="`all` runs every case on every installed engine and fails a case they decide differently")
-@click.option("--format", "output_format", type=click.Choice(["pretty", "json", "junit"]), default="pretty",
-              show_default=True)
+@format_option("text", "json", "junit")
 @click.option("--coverage", is_flag=True, help="report the rules, tier entries and vocabularies no case made fire")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PCT",
               help="exit 2 when rule coverage is below PCT percent (implies --coverage)")

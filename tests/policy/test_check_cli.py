@@ -135,12 +135,16 @@ def test_a_pack_directory_without_packs_is_an_error(tmp_path: Path) -> None:
                                 "irgov: error: 1 problem(s) in rule packs"]
 
 
-def test_custom_packs_replace_the_baseline(tmp_path: Path) -> None:
+def test_custom_packs_replace_the_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pack = write_pack(tmp_path, "tiny", PACK_HEADER.format(name="tiny") + (
         "vocabularies:\n  actions: [course.generate_outline]\n  providers: [course_factory.v1]\n"
         "providerFamilies:\n  course: [course_factory]\n"))
     ir = tmp_path / "ir.json"
     ir.write_text(json.dumps(make_ir()))
+    code, out, _ = run("check", str(ir), "--packs", str(pack), "--format", "json")
+    names = [p["name"] for p in json.loads(out)["packs"]]
+    assert code == 0 and "tiny" in names and "baseline" not in names  # plugins' packs join, as in the kernel
+    monkeypatch.setenv("IRGOV_PLUGIN_PACKS", "false")
     code, out, _ = run("check", str(ir), "--packs", str(pack), "--format", "json")
     assert code == 0 and [p["name"] for p in json.loads(out)["packs"]] == ["tiny"]
 

@@ -1,0 +1,36 @@
+"""`irgov packs`: the rule packs in force for the configuration, as `GET /packs` lists them."""
+
+from __future__ import annotations
+
+import click
+
+from ..config import GovernanceConfig
+from ..policy.inventory import packs_in_force
+from ._common import echo_json
+from .options import command_config, config_option, engine_option, format_option, packs_option
+from .wiring import engine_for
+
+__all__ = ["packs_command", "run_packs"]
+
+
+@click.command("packs")
+@config_option
+@packs_option
+@engine_option
+@format_option("text", "json")
+def packs_command(output_format: str) -> None:
+    """List the rule packs `irgov check` and `irgov serve` decide with for this configuration:
+    name, version, digest, file, rule and tier counts, engine (the data of `GET /packs`)."""
+    run_packs(command_config(), output_format)
+
+
+def run_packs(config: GovernanceConfig, output_format: str) -> None:
+    packs = packs_in_force(engine_for(config))
+    if output_format == "json":
+        echo_json(packs)
+        return
+    for pack in packs:
+        # `name@version digest` as `irgov check --explain` names a pack
+        click.echo(f"{pack['name']}@{pack['version']} {pack['digest']}  {pack['rules']} rules, "
+                   f"{pack['tiers']} tiers, engine {pack['engine']}")
+        click.echo(f"  {pack['path']}")

@@ -11,7 +11,7 @@ from ..errors import IrgovError
 from ..kernel.build import build_limits
 from ..model import load_dag_nodes, load_ir
 from ._common import describe_error, echo_json, fail, read_input
-from .options import algorithm_option, command_config, config_option, format_option, require_content_option
+from .options import algorithm_option, command_config, config_option, format_option
 from .wiring import event_bus, registry_for
 
 __all__ = ["diff_command", "run_diff"]
@@ -22,18 +22,22 @@ __all__ = ["diff_command", "run_diff"]
 @click.argument("dag_file", metavar="DAG")
 @config_option
 @algorithm_option
-@require_content_option
+@click.option("--require-node-content/--no-require-node-content", default=False, show_default=True,
+              help="refuse dag nodes that carry only a claimed hash, not the step they will run "
+                   "(as `POST /diff-audit` does with `require_node_content`; the gate always follows "
+                   "the configuration's `require_node_content`)")
 @format_option("text", "json")
-def diff_command(ir_file: str, dag_file: str, output_format: str) -> None:
+def diff_command(ir_file: str, dag_file: str, require_node_content: bool, output_format: str) -> None:
     """Check that the DAG executes exactly the IR's steps. Exit 0 when it does, 1 otherwise.
     The ir and dag hashes use the configuration's `hash_algorithm`; a node's digest must use one
     of `allowed_algorithms`."""
     if ir_file == "-" and dag_file == "-":
         fail("only one of IR and DAG can be read from standard input")
-    raise SystemExit(run_diff(command_config(), ir_file, dag_file, output_format))
+    raise SystemExit(run_diff(command_config(), ir_file, dag_file, output_format, require_node_content))
 
 
-def run_diff(config: GovernanceConfig, ir_file: str, dag_file: str, output_format: str) -> int:
+def run_diff(config: GovernanceConfig, ir_file: str, dag_file: str, output_format: str,
+             require_content: bool = False) -> int:
     registry = registry_for(config)
     limits = build_limits(config)
     try:
@@ -46,7 +50,7 @@ def run_diff(config: GovernanceConfig, ir_file: str, dag_file: str, output_forma
         fail(describe_error(dag_file, exc))
     with event_bus(config) as bus:
         result = audit(ir, nodes, algorithm=config.hash_algorithm, allowed_algorithms=config.allowed_algorithms,
-                       require_content=config.require_node_content, registry=registry, bus=bus)
+                       require_content=require_content, registry=registry, bus=bus)
     if output_format == "json":
         echo_json(result.to_dict())
     else:

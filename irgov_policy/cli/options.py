@@ -34,7 +34,6 @@ __all__ = [
     "key_file_option",
     "outbox_option",
     "packs_option",
-    "require_content_option",
     "store_option",
 ]
 
@@ -93,12 +92,6 @@ def algorithm_option(func: F) -> F:
     return _setting_option("--algorithm", setting="hash_algorithm",
                            help="hash backend (sha256, blake3, or a plugin's); default: the configuration's "
                                 "`hash_algorithm` (sha256)")(func)
-
-
-def require_content_option(func: F) -> F:
-    return _setting_option("--require-node-content/--no-require-node-content", setting="require_node_content",
-                           help="refuse dag nodes that carry only a claimed hash, not the step they will run; "
-                                "default: the configuration's `require_node_content` (true)")(func)
 
 
 def store_option(func: F) -> F:

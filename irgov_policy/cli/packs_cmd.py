@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..config import GovernanceConfig
-from ..policy.inventory import packs_in_force
+from ..policy.inventory import pack_set_view
 from ._common import echo_json
 from .options import command_config, config_option, engine_option, format_option, packs_option
 from .wiring import engine_for
@@ -20,16 +20,18 @@ __all__ = ["packs_command", "run_packs"]
 @format_option("text", "json")
 def packs_command(output_format: str) -> None:
     """List the rule packs `irgov check` and `irgov serve` decide with for this configuration:
-    name, version, digest, file, rule and tier counts, engine (the data of `GET /packs`)."""
+    the set's digest and engine, and per pack its name, version, digest, file, rule and tier
+    counts (what `GET /packs` shows of the set in force)."""
     run_packs(command_config(), output_format)
 
 
 def run_packs(config: GovernanceConfig, output_format: str) -> None:
-    packs = packs_in_force(engine_for(config))
+    view = pack_set_view(engine_for(config))
     if output_format == "json":
-        echo_json(packs)
+        echo_json(view)
         return
-    for pack in packs:
+    click.echo(f"pack set {view['digest']}, engine {view['engine']}")
+    for pack in view["packs"]:
         # `name@version digest` as `irgov check --explain` names a pack
         click.echo(f"{pack['name']}@{pack['version']} {pack['digest']}  {pack['rules']} rules, "
                    f"{pack['tiers']} tiers, engine {pack['engine']}")

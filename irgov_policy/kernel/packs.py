@@ -18,6 +18,7 @@ from ..policy.active import PackSetHolder, ReloadResult
 from ..policy.decision import Decision
 from ..policy.decision_log import DecisionLog
 from ..policy.evaluator import PolicyEngine
+from ..policy.inventory import packs_in_force
 from ..policy.shadow import ShadowEvaluator
 from ..policy.sources import load_pack_sources
 from ..policy.watch import PackWatcher
@@ -103,9 +104,9 @@ class PackLifecycle:
     def status(self) -> dict[str, Any]:
         """What `GET /packs` and `irgov packs` show: the set in force with each pack's
         description, the reload counters and errors, the shadow set and the decision log."""
-        descriptions = {p.digest: p.description for p in self.holder.engine.packs}
-        status = self.holder.status()
-        status["packs"] = [{**p, "description": descriptions.get(p["digest"], "")} for p in status["packs"]]
+        active = self.holder.active
+        # the set fields of one active set, so a reload meanwhile cannot mix two
+        status = {**self.holder.status(), **active.to_dict(), "packs": packs_in_force(active.engine)}
         status["watching"] = self.watching
         status["shadow"] = None if self.shadow is None else self.shadow.status()
         status["decision_log"] = None if self.decision_log is None else self.decision_log.status()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .active import pack_set_digest
 from .evaluator import PolicyEngine
 
-__all__ = ["packs_in_force"]
+__all__ = ["pack_set_view", "packs_in_force"]
 
 
 def packs_in_force(engine: PolicyEngine) -> list[dict[str, Any]]:
@@ -26,3 +27,9 @@ def packs_in_force(engine: PolicyEngine) -> list[dict[str, Any]]:
         }
         for pack in engine.packs
     ]
+
+
+def pack_set_view(engine: PolicyEngine) -> dict[str, Any]:
+    """The set an engine holds: its digest (as `GET /packs` names the set in force), the CEL
+    engine and each pack (`packs_in_force`)."""
+    return {"digest": pack_set_digest(engine), "engine": engine.engine_name, "packs": packs_in_force(engine)}

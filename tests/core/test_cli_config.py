@@ -137,5 +137,8 @@ def test_check_serve_and_packs_agree_for_one_configuration(workdir: Path) -> Non
     assert from_serve["ir_hash"] == from_check["ir_hash"] and str(from_check["ir_hash"]).startswith("blake3:")
     assert from_serve["status"] == from_check["status"] == "REJECT"
     assert from_serve["packs"] == from_check["packs"]
-    assert served_packs == from_packs and [p["name"] for p in from_packs] == ["tiny"]
-    assert Path(from_packs[0]["path"]).resolve() == (workdir / "packs" / "tiny.irgov.yaml").resolve()
+    assert served_packs["digest"] == from_packs["digest"] and served_packs["engine"] == from_packs["engine"]
+    assert served_packs["packs"] == from_packs["packs"] and [p["name"] for p in from_packs["packs"]] == ["tiny"]
+    [tiny] = from_packs["packs"]
+    assert Path(tiny["path"]).resolve() == (workdir / "packs" / "tiny.irgov.yaml").resolve()
+    assert (tiny["rules"], tiny["tiers"]) == (0, 0)

@@ -165,16 +165,7 @@ def approval_requests(config: GovernanceConfig) -> Iterator[ApprovalRequests]:
             fail(str(exc))
         approvals.bus = bus
         try:
-            ledger = build_ledger(config)
-        except IrgovError as exc:
-            approvals.store.close()
-            fail(str(exc))
-        try:
-            yield ApprovalRequests(config, approvals, ledger)
+            yield ApprovalRequests(config, approvals, build_ledger(approvals))
             _attach_store_outbox(bus, approvals)
         finally:
-            for part in (approvals.store, ledger):
-                try:
-                    part.close()
-                except Exception as exc:  # closing is best effort
-                    click.echo(f"irgov: warning: closing failed: {exc}", err=True)
+            approvals.store.close()  # the ledger lives in the store's database

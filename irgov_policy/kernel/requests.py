@@ -15,6 +15,7 @@ import time
 
 from ..approvals import ApprovalService
 from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, Ledger, RequestState
+from ..approvals.records import validate_ttl
 from ..config import GovernanceConfig
 from ..errors import (
     ApprovalError,
@@ -23,6 +24,7 @@ from ..errors import (
     NotFoundError,
     SeparationOfDutiesError,
 )
+from ..hashing import verify_digest
 from ..policy.decision import Decision, Status
 from ..text_rules import (
     MAX_DIGEST_LENGTH,
@@ -139,35 +141,37 @@ class ApprovalRequests:
         """The emergency path: mint a token for `ir_hash` with no decision, no separate requester
         and no second person. It is never silent: the ledger holds it as a request made and
         granted by `by`, its reason (required) prefixed `break-glass: `, the approval carries the
-        same, `ir.approval_created` is published as for a grant, and a warning is logged.
-
-        The approval is created first and the ledger row written second, in one insert; when
-        the ledger refuses, the approval is revoked and the token never leaves this method."""
+        same, `ir.approval_created` is published as for a grant (in the grant's one store
+        transaction), and a warning is logged."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         check_text("ir_hash", ir_hash, max_length=MAX_DIGEST_LENGTH)
         check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
         check_text("reason", reason, max_length=MAX_REASON_LENGTH - len(BREAK_GLASS))
+        # Refused before anything is written: a malformed digest or ttl leaves no request behind.
+        verify_digest(ir_hash, allowed=self.config.allowed_algorithms)
+        validate_ttl(self.approvals.default_ttl if ttl_seconds is None else ttl_seconds,
+                     max_ttl=self.approvals.max_ttl)
         recorded = BREAK_GLASS + reason
-        approval, token = self.approvals.create(tenant_id, ir_hash, ttl_seconds=ttl_seconds, created_by=by,
-                                                reason=recorded)
+        decided = self.ledger.get_decision(tenant_id, ir_hash)
+        # Nothing decided the risk: record the highest tier rather than guess a lower one.
+        request = ApprovalRequest(new_request_id(), tenant_id, ir_hash, by,
+                                  decided.risk_tier if decided is not None else 3, now_us(), reason=recorded)
+        self.ledger.insert_request(request)
         try:
-            decided = self.ledger.get_decision(tenant_id, ir_hash)
-            now = now_us()
-            # Nothing decided the risk: record the highest tier rather than guess a lower one.
-            request = ApprovalRequest(new_request_id(), tenant_id, ir_hash, by,
-                                      decided.risk_tier if decided is not None else 3, now,
-                                      state=RequestState.GRANTED, reason=recorded,
-                                      approval_id=approval.approval_id, granted_by=by, granted_us=now)
-            self.ledger.insert_request(request)
+            approval, token, granted = self.approvals.grant(request, granted_by=by, ttl_seconds=ttl_seconds,
+                                                            reason=recorded)
         except BaseException:
+            # Nothing was minted; the attempt stays on record, withdrawn.
             with contextlib.suppress(Exception):
-                self.approvals.revoke(approval.approval_id, tenant_id, by=by,
-                                      reason="break-glass: the ledger did not record it")
+                self.ledger.transition(request.request_id, tenant_id=tenant_id,
+                                       from_states=(RequestState.REQUESTED,),
+                                       changes={"state": RequestState.REVOKED, "revoked_by": by,
+                                                "revoked_us": now_us(), "revoke_reason": BREAK_GLASS + "not granted"})
             raise
         logger.warning("break-glass: approval %s (request %s) for ir %s of tenant %s minted by %s with no "
                        "decision and no second person: %s", approval.approval_id, request.request_id, ir_hash,
                        tenant_id, by, reason)
-        return Grant(ApprovalRequestView(request, approval), token)
+        return Grant(ApprovalRequestView(granted, approval), token)
 
     def request_tenant(self, request_id: str) -> str | None:
         """The tenant of an approval request, or None: lets a caller entitled to several tenants

@@ -7,12 +7,11 @@ import click
 from ..audit import dag_nodes
 from ..config import GovernanceConfig
 from ..errors import IrgovError
-from ..hashing import ir_hash, step_hash
+from ..hashing import default_registry, ir_hash, step_hash
 from ..kernel.build import build_limits
 from ..model import load_ir
 from ._common import describe_error, echo_json, fail, read_input
 from .options import algorithm_option, command_config, config_option, format_option
-from .wiring import registry_for
 
 __all__ = ["hash_command", "run_hash"]
 
@@ -32,8 +31,11 @@ def hash_command(ir_file: str, output_format: str, as_dag: bool) -> None:
 
 
 def run_hash(config: GovernanceConfig, ir_file: str, output_format: str, as_dag: bool = False) -> None:
-    registry = registry_for(config)
+    # Any known backend: printing a hash allows nothing, so `allowed_algorithms` does not apply.
+    registry = default_registry()
     algorithm = config.hash_algorithm
+    if algorithm not in registry:
+        fail(f"unknown hash algorithm `{algorithm}`: known are " + ", ".join(f"`{n}`" for n in registry.names()))
     try:
         ir = load_ir(read_input(ir_file), limits=build_limits(config))
     except IrgovError as exc:

@@ -129,7 +129,7 @@ def check_command(ir_file: str, output_format: str, explain: bool) -> None:
 def run_check(config: GovernanceConfig, ir_file: str, output_format: str, explain: bool) -> int:
     """Decide on the input with the configuration's engine and print each decision; the exit code."""
     policy = engine_for(config)
-    data = read_input(ir_file)
+    data = read_input(ir_file, config.max_bytes)
     console = Console(highlight=False, soft_wrap=True)
     lines_mode = output_format == "jsonl" or _is_jsonl(data)
     with event_bus(config) as bus:

@@ -41,11 +41,11 @@ def run_diff(config: GovernanceConfig, ir_file: str, dag_file: str, output_forma
     registry = registry_for(config)
     limits = build_limits(config)
     try:
-        ir = load_ir(read_input(ir_file), limits=limits)
+        ir = load_ir(read_input(ir_file, config.max_bytes), limits=limits)
     except IrgovError as exc:
         fail(describe_error(ir_file, exc))
     try:
-        nodes = load_dag_nodes(read_input(dag_file), limits=limits)
+        nodes = load_dag_nodes(read_input(dag_file, config.max_bytes), limits=limits)
     except IrgovError as exc:
         fail(describe_error(dag_file, exc))
     with event_bus(config) as bus:

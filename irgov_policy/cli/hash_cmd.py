@@ -37,7 +37,7 @@ def run_hash(config: GovernanceConfig, ir_file: str, output_format: str, as_dag:
     if algorithm not in registry:
         fail(f"unknown hash algorithm `{algorithm}`: known are " + ", ".join(f"`{n}`" for n in registry.names()))
     try:
-        ir = load_ir(read_input(ir_file), limits=build_limits(config))
+        ir = load_ir(read_input(ir_file, config.max_bytes), limits=build_limits(config))
     except IrgovError as exc:
         fail(describe_error(ir_file, exc))
     if as_dag:

@@ -104,6 +104,12 @@ def test_hash_algorithm_and_input_limits_of_the_configuration(workdir: Path) -> 
     code, _, err = irgov("hash", "ir.json", "--config", "limits.yaml")
     assert code == 1 and err.startswith("irgov: error: ir.json:") and err.count("\n") == 1
 
+    (workdir / "small.yaml").write_text("max_bytes: 100\n", "utf-8")  # the IR file is larger
+    for verb in (["check", "ir.json"], ["hash", "ir.json"], ["diff", "ir.json", "ir.json"]):
+        code, out, err = irgov(*verb, "--config", "small.yaml")
+        assert (code, out) == (1, ""), verb
+        assert err == "irgov: error: `ir.json` exceeds the limit of 100 bytes\n", verb
+
 
 def test_a_bad_configuration_is_one_line_for_every_verb(workdir: Path) -> None:
     (workdir / "bad.yaml").write_text("hash_algorith: blake3\n", "utf-8")

@@ -60,7 +60,8 @@ def test_hostile_json_is_one_line(command: str, content: str, expected: str, tmp
 
 
 def test_an_invalid_utf8_tenant_is_refused_in_one_line(tmp_path: Path) -> None:
-    result = _run(["approvals", "create", "--tenant", b"\xff\xfe", "--ir-hash", HASH], tmp_path)
+    result = _run(["approvals", "break-glass", "--by", "oncall", "--reason", "r", "--tenant", b"\xff\xfe",
+                   "--ir-hash", HASH], tmp_path)
     _assert_one_line_error(result, "`tenant_id` must be valid unicode text")
 
 

@@ -85,7 +85,7 @@ def budget_option(func: F) -> F:
     return _setting_option("--budget-ms", setting="decision_budget_ms",
                            type=click.FloatRange(min=0, min_open=True),
                            help="time budget of one decision; past it the IR is rejected (BUDGET_EXCEEDED); "
-                                "default: the configuration's `decision_budget_ms` (250)")(func)
+                                "default: the configuration's `decision_budget_ms`")(func)
 
 
 def algorithm_option(func: F) -> F:

@@ -207,7 +207,11 @@ def _python_value_problems(node: Any, path: list[str | int], depth: int, limits:
     if depth > limits.max_depth:
         out.append(InputProblem(json_pointer(path), f"nesting deeper than {limits.max_depth} levels"))
         return
-    if isinstance(node, bool) or node is None or isinstance(node, str):
+    if isinstance(node, str):
+        if not node.isascii() and _has_lone_surrogate(node):
+            out.append(InputProblem(json_pointer(path), "string contains a lone utf-16 surrogate"))
+        return
+    if isinstance(node, bool) or node is None:
         return
     if isinstance(node, int):
         if abs(node) > MAX_SAFE_INTEGER:
@@ -220,6 +224,9 @@ def _python_value_problems(node: Any, path: list[str | int], depth: int, limits:
         for k, v in node.items():
             if not isinstance(k, str):
                 out.append(InputProblem(json_pointer(path), f"object key `{k!r}` is not a string"))
+                continue
+            if not k.isascii() and _has_lone_surrogate(k):
+                out.append(InputProblem(json_pointer(path), "object key contains a lone utf-16 surrogate"))
                 continue
             _python_value_problems(v, [*path, k], depth + 1, limits, out)
     elif isinstance(node, list | tuple):
@@ -236,6 +243,15 @@ def _blank_problems(data: Mapping[str, Any]) -> list[InputProblem]:
         problems += [InputProblem(f"/steps/{index}/{k}", "must not be blank")
                      for k in BLANK_REFUSED_STEP_FIELDS if is_blank(step[k])]
     return problems
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """True for a string no UTF-8 reader can take (nor hash): it holds a lone UTF-16 surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_ir(data: Any, *, limits: InputLimits | None = None) -> IR:

@@ -119,3 +119,11 @@ def test_type_errors_speak_json_not_python() -> None:
         "/steps/0/params": "expected `object`, got `string`",
         "/steps/0/action": "expected `string`, got `boolean`",
     }
+
+
+def test_a_lone_surrogate_in_a_decoded_ir_is_an_input_error() -> None:
+    with pytest.raises(IRInputError) as info:
+        parse_ir({"tenant_id": "t", "steps": [step(resource="r\ud800", params={"\udc00": 1})]})
+    assert sorted((p.pointer, p.message) for p in info.value.problems) == [
+        ("/steps/0/params", "object key contains a lone utf-16 surrogate"),
+        ("/steps/0/resource", "string contains a lone utf-16 surrogate")]

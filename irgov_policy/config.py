@@ -63,6 +63,11 @@ class GovernanceConfig:
     approval_max_ttl: float = 7 * 86400.0
     approval_max_mismatches: int = 3
     approval_retention_days: float = 30.0
+    consume_failure_limit: int = 20
+    """failed consumes (invalid, mismatched or spent tokens) a tenant, or a principal, may make per
+    window before its consumes are refused with 429"""
+    consume_failure_window: float = 60.0
+    """the window of `consume_failure_limit`, in seconds"""
     separation_of_duties: bool = True
     """the principal who submitted an IR cannot approve it"""
     require_node_content: bool = True

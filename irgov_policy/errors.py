@@ -28,7 +28,8 @@ tree (classes defined outside this module are named with their module)::
     │   ├── NotFoundError     no such approval request for this tenant
     │   ├── ConflictError     the request's state does not allow the change (already granted, revoked)
     │   ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
-    │   └── SeparationOfDutiesError  the approver submitted the IR or requested the approval
+    │   ├── SeparationOfDutiesError  the approver submitted the IR or requested the approval
+    │   └── RateLimitedError  too many failed consumes for a tenant or a principal: retry later
     └── ProblemError          (http.problems) an HTTP answer as a problem document (status, kind, detail)
 
 `docs/errors.md` says what each means to a caller.
@@ -61,6 +62,7 @@ __all__ = [
     "PluginError",
     "PolicyError",
     "PolicyTestLoadError",
+    "RateLimitedError",
     "SeparationOfDutiesError",
     "SourceProblem",
     "StoreError",
@@ -192,3 +194,12 @@ class NotEscalatedError(GovernanceError):
 
 class SeparationOfDutiesError(GovernanceError):
     """The approver is the principal who submitted the IR or requested the approval."""
+
+
+class RateLimitedError(GovernanceError):
+    """Too many failed consumes (invalid, mismatched or spent tokens) for a tenant or a principal
+    in the current window; `retry_after` is the number of seconds until the window ends."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

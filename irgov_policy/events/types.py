@@ -38,6 +38,7 @@ class ExtensionEventType(StrEnum):
     """Types beyond the contract's nine, same envelope (docs/events.md, "Extension types")."""
 
     PACKS_RELOADED = "ir.packs_reloaded"
+    CONSUME_RATE_LIMITED = "ir.consume_rate_limited"
 
 
 EXTENSION_EVENT_TYPES = frozenset(ExtensionEventType)

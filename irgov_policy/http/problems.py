@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..errors import (
     IRInputError,
     NotEscalatedError,
     NotFoundError,
+    RateLimitedError,
     SeparationOfDutiesError,
     StoreError,
 )
@@ -59,6 +61,7 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -177,6 +180,8 @@ def problem_from_exception(exc: BaseException) -> ProblemError:
         return ProblemError(403, "separation-of-duties", str(exc))
     if isinstance(exc, NotEscalatedError):
         return ProblemError(409, "not-escalated", str(exc))
+    if isinstance(exc, RateLimitedError):
+        return ProblemError(429, "rate-limited", str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after))})
     if isinstance(exc, ConflictError):
         return ProblemError(409, "conflict", str(exc))
     if isinstance(exc, ApprovalKeyError):

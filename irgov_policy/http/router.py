@@ -143,7 +143,7 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
 
     @router.post("/authorize", summary="The execution gate: validate, audit and consume the approval",
                  responses={200: {"model": ClearanceOut, "description": "the clearance; run only when `allowed`"},
-                            **errors_auth, **problem_responses(400, 413, 422)},
+                            **errors_auth, **problem_responses(400, 413, 422, 429)},
                  openapi_extra=_json_body(authorize_schema, "the IR, its DAG and the approval token"))
     async def authorize(request: Request, principal: Annotated[Principal, role(*SUBMITTERS)]) -> JSONResponse:
         data = envelope(await read_json(request), ("ir", "dag"), ("approval_token",))
@@ -171,7 +171,7 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
 
     @router.post("/approvals/consume", summary="Consume an approval token (once)",
                  responses={200: {"model": ConsumeOut, "description": "`success` and, if not, the `reason`"},
-                            **errors_auth, **problem_responses(422)})
+                            **errors_auth, **problem_responses(422, 429)})
     async def consume(body: ConsumeBody, principal: Annotated[Principal, role(*SUBMITTERS)]) -> JSONResponse:
         _check_tenant(principal, body.tenant_id)
         result = await governance.aconsume(body.token, tenant_id=body.tenant_id, ir_hash=body.ir_hash,

@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 from .._version import __version__
 from ..approvals import ApprovalService, ApprovalSweeper, ConsumeResult
 from ..approvals.ledger_records import DecisionEntry, Ledger
+from ..approvals.limits import FailureLimiter, consume_within_limits
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
-from ..errors import IrgovError, IRInputError, StoreError
+from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
@@ -64,6 +65,7 @@ class Governance(ApprovalRequests):
         self._sweeper: ApprovalSweeper | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.consume_limiter = FailureLimiter(config.consume_failure_limit, config.consume_failure_window)
 
     @classmethod
     def from_config(cls, config: GovernanceConfig | str | os.PathLike[str] | None = None, *,
@@ -192,7 +194,12 @@ class Governance(ApprovalRequests):
 
     def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None) -> ConsumeResult:
         """Consume an approval token for exactly this tenant and IR hash (once, ever)."""
-        return self.approvals.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+        return self._consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+
+    def _consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None) -> ConsumeResult:
+        # Every consume, direct or through the gate, counts against the failed-consume limits.
+        return consume_within_limits(self.consume_limiter, self.approvals, self.bus, token, tenant_id=tenant_id,
+                                     ir_hash=ir_hash, consumed_by=consumed_by)
 
     # -- diff audit and the gate -------------------------------------------------------------
 
@@ -214,11 +221,14 @@ class Governance(ApprovalRequests):
                             dag_nodes: Sequence[Any] | Mapping[str, Any],
                             approval_token: str | None = None, *, executed_by: str | None = None) -> Clearance:
         """The executor's one call: validate, audit the DAG, and consume the approval when the
-        decision requires one. Allowed only when all of them say yes; never raises.
+        decision requires one. Allowed only when all of them say yes; never raises, except
+        `RateLimitedError` when the tenant or the caller is over the failed-consume limit.
 
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
             return self._authorize(ir, dag_nodes, approval_token, executed_by)
+        except RateLimitedError:
+            raise  # the caller must back off: not a verdict on this execution
         except StoreError as exc:
             # The caller may be a remote client: the store's address stays in the server log.
             logger.error("authorizing an execution failed: %s", exc)
@@ -272,8 +282,7 @@ class Governance(ApprovalRequests):
                 reasons.append("the approval token was not consumed because the execution is refused")
             else:
                 assert tenant is not None and digest is not None
-                consumed = self.approvals.consume(approval_token, tenant_id=tenant, ir_hash=digest,
-                                                  consumed_by=executed_by)
+                consumed = self._consume(approval_token, tenant_id=tenant, ir_hash=digest, consumed_by=executed_by)
                 if not consumed.success:
                     reason = consumed.reason.value if consumed.reason is not None else "unknown"
                     reasons.append(f"the approval token was refused: `{reason}`")

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .errors import PluginError as PluginError
     from .errors import PolicyError as PolicyError
     from .errors import PolicyTestLoadError as PolicyTestLoadError
+    from .errors import RateLimitedError as RateLimitedError
     from .errors import SeparationOfDutiesError as SeparationOfDutiesError
     from .errors import SourceProblem as SourceProblem
     from .errors import StoreError as StoreError
@@ -120,6 +121,7 @@ _WHERE = {
     "PluginError": "errors",
     "PolicyError": "errors",
     "PolicyTestLoadError": "errors",
+    "RateLimitedError": "errors",
     "SeparationOfDutiesError": "errors",
     "SourceProblem": "errors",
     "StoreError": "errors",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..events.envelope import Event, format_timestamp, new_event
+from ..events.envelope import Event, format_payload_timestamp, new_event
 from ..events.types import EventType
 from .records import ApprovalRecord, ConsumeReason, from_us
 
@@ -20,9 +20,9 @@ def created_event(record: ApprovalRecord, now: datetime) -> Event:
         "tenant_id": record.tenant_id,
         "ir_hash": record.ir_hash,
         "ttl_seconds": record.ttl_seconds,
-        "expires_at": format_timestamp(approval.expires_at),
+        "expires_at": format_payload_timestamp(approval.expires_at),
         "created_by": record.created_by,
-        "created_at": format_timestamp(approval.created_at),
+        "created_at": format_payload_timestamp(approval.created_at),
     }, tenant_id=record.tenant_id, now=now)
 
 
@@ -31,11 +31,23 @@ def expired_event(record: ApprovalRecord, now: datetime) -> Event:
         "approval_id": record.approval_id,
         "tenant_id": record.tenant_id,
         "ir_hash": record.ir_hash,
-        "expired_at": format_timestamp(from_us(record.expires_us)),
-        "created_at": format_timestamp(from_us(record.created_us)),
+        "expired_at": format_payload_timestamp(from_us(record.expires_us)),
+        "created_at": format_payload_timestamp(from_us(record.created_us)),
         "ttl_seconds": record.ttl_seconds,
         "was_consumed": False,
     }, tenant_id=record.tenant_id, now=now)
+
+
+#: the event contract's four reasons; the finer cause rides in `detail`.
+CONTRACT_REASON = {
+    ConsumeReason.TOKEN_NOT_FOUND: "token_not_found",
+    ConsumeReason.TENANT_MISMATCH: "tenant_mismatch",
+    ConsumeReason.IR_HASH_MISMATCH: "ir_hash_mismatch",
+    ConsumeReason.ALREADY_CONSUMED: "already_consumed",
+    # An expired or revoked token no longer names a usable approval.
+    ConsumeReason.EXPIRED: "token_not_found",
+    ConsumeReason.REVOKED: "token_not_found",
+}
 
 
 def invalid_event(*, tenant_id: str, ir_hash: str, reason: ConsumeReason, attempted_by: str | None,
@@ -43,9 +55,10 @@ def invalid_event(*, tenant_id: str, ir_hash: str, reason: ConsumeReason, attemp
     payload: dict[str, Any] = {
         "tenant_id": tenant_id,
         "ir_hash": ir_hash,
-        "reason": reason.value,
+        "reason": CONTRACT_REASON[reason],
+        "detail": reason.value,
         "attempted_by": attempted_by,
-        "attempted_at": format_timestamp(now),
+        "attempted_at": format_payload_timestamp(now),
         "approval_id": approval_id,
     }
     payload.update(extra or {})

@@ -24,7 +24,7 @@ from ..errors import (
     NotFoundError,
 )
 from ..events.bus import EventBus
-from ..events.envelope import Event, format_timestamp, new_event, uuid7
+from ..events.envelope import Event, format_payload_timestamp, format_timestamp, new_event, uuid7
 from ..events.types import EventType
 from ..hashing import DEFAULT_ALLOWED_ALGORITHMS, HashRegistry, verify_digest
 from ..text_rules import (
@@ -251,8 +251,8 @@ class ApprovalService:
             "tenant_id": record.tenant_id,
             "ir_hash": record.ir_hash,
             "consumed_by": consumed_by,
-            "consumed_at": format_timestamp(now),
-            "time_to_consume_seconds": max(0, now_us - record.created_us) / 1_000_000,
+            "consumed_at": format_payload_timestamp(now),
+            "time_to_consume_seconds": max(0, now_us - record.created_us) // 1_000_000,  # whole seconds
             "was_expired": False,
         }, tenant_id=record.tenant_id, now=now)
         outcome = self.store.consume(record.approval_id, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,

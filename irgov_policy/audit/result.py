@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..events.envelope import Event, format_timestamp, new_event
+from ..events.envelope import Event, format_payload_timestamp, format_timestamp, new_event
 from ..events.types import EventType
 
 __all__ = [
@@ -178,7 +178,7 @@ def audit_event(result: DiffAuditResult) -> Event:
         "step_count": result.step_count,
         "dag_node_count": result.dag_node_count,
         "all_hashes_match": result.success,
-        "verified_at": format_timestamp(result.verified_at),
+        "verified_at": format_payload_timestamp(result.verified_at),
     }
     if result.success:
         event_type = EventType.DAG_DIFF_OK

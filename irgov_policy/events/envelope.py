@@ -50,6 +50,15 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def format_payload_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC to the whole second with a trailing `Z`, as the event contract writes the
+    times inside a payload (`validated_at`, `expires_at`, ...). The envelope's own `timestamp`
+    keeps microseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are refused: use a tz-aware UTC datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_timestamp(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is None:

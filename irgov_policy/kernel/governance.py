@@ -32,7 +32,7 @@ from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
 from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
-from ..policy.evaluator import PolicyEngine
+from ..policy.evaluator import PolicyEngine, publish_decision
 from ..policy.inventory import packs_in_force
 from .build import build_parts, resolve_config
 from .packs import PackLifecycle
@@ -172,7 +172,23 @@ class Governance(ApprovalRequests):
     def validate(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None = None) -> Decision:
         """Decide on one IR (never raises) and publish its `ir.validated_*` event. The decision
         is recorded in the ledger, with `submitted_by`, so it can later be approved."""
-        decision = self.pack_lifecycle.decide(ir, bus=self.bus, submitted_by=submitted_by)
+        return self._validate(ir, submitted_by=submitted_by, repeat_events=True)
+
+    def _validate(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None,
+                  repeat_events: bool) -> Decision:
+        """`validate`; without `repeat_events`, the `ir.validated_*` event is published only
+        when the ledger does not already hold the same decision on this IR (the execution gate
+        re-decides an IR it was shown before, and its own events are the audit and the consume)."""
+        decision = self.pack_lifecycle.decide(ir, bus=self.bus if repeat_events else None, submitted_by=submitted_by)
+        if not repeat_events:
+            known = None
+            if decision.tenant_id and decision.ir_hash:
+                try:
+                    known = self.ledger.get_decision(decision.tenant_id, decision.ir_hash)
+                except Exception as exc:  # an unreadable ledger: publish rather than lose the event
+                    logger.error("cannot read the decision on ir %s: %s", decision.ir_hash, exc)
+            if known is None or known.status != decision.status:
+                publish_decision(decision, self.bus)
         if decision.tenant_id and decision.ir_hash:
             entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
                                   decision.request_id, now_us())
@@ -251,7 +267,8 @@ class Governance(ApprovalRequests):
             parsed = engine.parse(source)
         except (IRInputError, ValueError) as exc:
             unreadable = exc
-        decision = self.validate(source if parsed is None else parsed, submitted_by=executed_by)
+        decision = self._validate(source if parsed is None else parsed, submitted_by=executed_by,
+                                  repeat_events=False)
         reasons: list[str] = []
         tenant = decision.tenant_id or None
         digest = decision.ir_hash or None

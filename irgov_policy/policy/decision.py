@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..events.envelope import format_timestamp
+from ..events.envelope import format_payload_timestamp, format_timestamp
 from ..events.types import EventType
 from ..text_rules import redact_tokens
 
@@ -158,7 +158,7 @@ class Decision:
             "risk_tier": self.risk_tier,
             "requires_approval": self.requires_approval,
             "violations": [v.to_payload() for v in self.enforced_violations],
-            "validated_at": format_timestamp(self.evaluated_at),
+            "validated_at": format_payload_timestamp(self.evaluated_at),
             "step_count": self.step_count,
         }
         if self.status == Status.ESCALATE:

@@ -33,7 +33,8 @@ from .rule_index import StepPlan
 from .shipped import baseline_pack_path
 from .sources import PackTrust, load_pack_sources
 
-__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_MAX_RULE_EVALUATIONS", "VOCABULARY_RULES", "PolicyEngine", "ir_variables", "step_variables"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_MAX_RULE_EVALUATIONS", "VOCABULARY_RULES", "PolicyEngine", "ir_variables", "publish_decision",
+           "step_variables"]
 
 logger = logging.getLogger(__name__)
 
@@ -445,12 +446,17 @@ class PolicyEngine:
 
     @staticmethod
     def _publish(decision: Decision, bus: EventBus) -> None:
-        try:
-            event = new_event(decision.event_type, decision.event_payload(), tenant_id=decision.tenant_id,
-                              correlation_id=decision.request_id, now=decision.evaluated_at)
-            bus.publish(event)
-        except Exception:  # publishing must never change or break a decision
-            logger.exception("could not publish the decision event for request %s", decision.request_id)
+        publish_decision(decision, bus)
+
+
+def publish_decision(decision: Decision, bus: EventBus) -> None:
+    """Publish the decision's `ir.validated_*` event; never raises."""
+    try:
+        event = new_event(decision.event_type, decision.event_payload(), tenant_id=decision.tenant_id,
+                          correlation_id=decision.request_id, now=decision.evaluated_at)
+        bus.publish(event)
+    except Exception:  # publishing must never change or break a decision
+        logger.exception("could not publish the decision event for request %s", decision.request_id)
 
 
 # Rule ids reported for the declarative vocabulary sections (united across packs, so no one

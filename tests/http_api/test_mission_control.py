@@ -104,3 +104,45 @@ def test_the_host_lifespan_starts_and_stops_the_sweeper_each_time(tmp_path: Path
     asyncio.run(one_lifespan())
     asyncio.run(one_lifespan())  # a host restarted in the same process gets its sweeper back
     gov.close()
+
+
+class SeedStyleStream:
+    """A host stream written like the contract's own code: it logs `event.type.value`."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.events: list[Any] = []
+
+    async def publish_event(self, event: Any) -> None:
+        self.names.append(event.type.value)
+        self.events.append(event)
+
+
+class HostEvent:
+    """The host's own event class, built by the factory handed to `install`."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
+def test_a_host_stream_reading_type_value_gets_host_events(tmp_path: Path) -> None:
+    stream = SeedStyleStream()
+    app = FastAPI()
+    gov = Governance.from_config(environ={}, **settings(tmp_path))
+    install(app, gov, auth=header_auth, event_stream=stream, event_factory=HostEvent)
+
+    async def flow() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), \
+                httpx.AsyncClient(transport=transport, base_url="http://mc") as client:
+            alice = {"x-user": "alice:submitter"}
+            assert (await client.post("/api/ir/validate", json=ESCALATE_IR, headers=alice)).status_code == 200
+            assert (await client.post("/api/ir/diff-audit", headers=alice,
+                                      json={"ir": ESCALATE_IR, "dag": dag_for(ESCALATE_IR)})).status_code == 200
+            assert await gov.aflush(5.0)
+
+    asyncio.run(flow())
+    gov.close()
+    assert stream.names == ["ir.validated_escalate", "ir.dag_diff_ok"]
+    assert all(isinstance(e, HostEvent) for e in stream.events)
+    assert stream.events[0].meta["tenant_id"] == "t1"

@@ -10,6 +10,7 @@ from ..plugin_registry import KINDS
 from ..plugins import PluginInfo, list_plugins
 from ..policy.plugin_hooks import collect_cel_functions
 from ._common import echo_json
+from .options import format_option
 
 __all__ = ["plugins_command"]
 
@@ -26,7 +27,8 @@ def _describe(info: PluginInfo) -> list[str]:
 
 
 @click.command("plugins")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json", help="`json`: per plugin its name, distribution, version, module, hooks and "
+                                     "`registered` names")
 @click.option("-v", "--verbose", is_flag=True,
               help="per plugin, its distribution and everything it registered (checks, functions, packs...)")
 def plugins_command(output_format: str, verbose: bool) -> None:

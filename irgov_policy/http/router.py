@@ -258,7 +258,9 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
         report = await governance.ahealth()
         # Unauthenticated: the pack set's digest and times, never the reload error's text.
         packs = {k: report["packs"][k] for k in ("digest", "loaded_at", "last_reload_failed_at")}
-        body = {"status": report["status"], "version": report["version"], "packs": packs}
+        # Which store is slow or failing, by name and kind only: no address, no message.
+        body = {"status": report["status"], "version": report["version"], "checks": report["checks"],
+                "packs": packs}
         return JSONResponse(body, status_code=200 if report["status"] == "ok" else 503)
 
     return router

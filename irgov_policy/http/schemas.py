@@ -182,6 +182,7 @@ class HealthPacksOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
+    checks: dict[str, str] = Field(description="`ledger`, `approval_store`: `ok`, `slow: ...` or `error: Type`")
     packs: HealthPacksOut
 
 

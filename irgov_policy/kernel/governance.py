@@ -35,6 +35,7 @@ from ..policy.decision import Decision, Status
 from ..policy.evaluator import PolicyEngine, publish_decision
 from ..policy.inventory import packs_in_force
 from .build import build_parts, resolve_config
+from .health import HealthProbe
 from .packs import PackLifecycle
 from .requests import ApprovalRequests, now_us
 from .views import ApprovalRequestView, Clearance, Grant
@@ -65,6 +66,7 @@ class Governance(ApprovalRequests):
         self._sweeper: ApprovalSweeper | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.health_probe = HealthProbe(ledger, approvals.store)
         self.consume_limiter = FailureLimiter(config.consume_failure_limit, config.consume_failure_window)
 
     @classmethod
@@ -127,6 +129,7 @@ class Governance(ApprovalRequests):
         if self._closed:
             return
         self._closed = True
+        self.health_probe.close()
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
@@ -328,17 +331,9 @@ class Governance(ApprovalRequests):
 
     def health(self) -> dict[str, Any]:
         """Whether the ledger and the store answer; never raises."""
-        checks: dict[str, str] = {}
-        try:
-            self.ledger.get_decision("irgov-health", "sha256:" + "0" * 64)
-            checks["ledger"] = "ok"
-        except Exception as exc:
-            checks["ledger"] = f"error: {type(exc).__name__}"
-        try:
-            self.approvals.store.get("appr_health")
-            checks["approval_store"] = "ok"
-        except Exception as exc:
-            checks["approval_store"] = f"error: {type(exc).__name__}"
+        return self._health_report(self.health_probe.check())
+
+    def _health_report(self, checks: dict[str, str]) -> dict[str, Any]:
         ok = all(v == "ok" for v in checks.values())
         holder = self.pack_lifecycle.holder
         failed = holder.last_error
@@ -396,5 +391,6 @@ class Governance(ApprovalRequests):
         return await self._run(self.authorize_execution, ir, dag_nodes, approval_token, executed_by=executed_by)
 
     async def ahealth(self) -> dict[str, Any]:
-        return await self._run(self.health)
+        # Not on the shared pool: a stuck store fills it with waiting requests (see kernel.health).
+        return self._health_report(await self.health_probe.acheck())
 

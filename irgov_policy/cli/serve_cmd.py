@@ -6,8 +6,10 @@ in a thread of its own so the server keeps answering meanwhile. It never stops t
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from ..kernel import Governance
 
 __all__ = ["serve_command"]
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("serve")
@@ -42,6 +46,8 @@ def serve_command(host: str, port: int, log_level: str) -> None:
         from ..http import create_app
     except ImportError as exc:
         fail(f"`irgov serve` needs the `http` extra: pip install 'irgov-policy[http]' ({exc.name} is missing)")
+    # Installed before the kernel is built: a SIGHUP while starting must not end the process.
+    bind_kernel = _reload_on_hangup()
     try:
         app = create_app(config)
     except PluginError:
@@ -50,17 +56,24 @@ def serve_command(host: str, port: int, log_level: str) -> None:
         fail(f"cannot start: {exc}")
     if not app.state.governance.config.api_keys:
         click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
-    _reload_on_hangup(app.state.governance)
+    bind_kernel(app.state.governance)
     keep_exception_causes()
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
-def _reload_on_hangup(governance: Governance) -> None:
+def _reload_on_hangup() -> Callable[[Governance], None]:
+    """Handle SIGHUP from now on; the returned function binds the handler to the kernel once built
+    (until then a SIGHUP is ignored with a warning)."""
+    kernel: list[Governance] = []
     if not hasattr(signal, "SIGHUP"):  # pragma: no cover - Windows has no SIGHUP
-        return
+        return kernel.append
 
     def on_hangup(signum: int, frame: object) -> None:
-        threading.Thread(target=governance.reload_packs, kwargs={"by": "SIGHUP", "trigger": "signal"},
+        if not kernel:
+            logger.warning("SIGHUP ignored: the server is still starting")
+            return
+        threading.Thread(target=kernel[0].reload_packs, kwargs={"by": "SIGHUP", "trigger": "signal"},
                          name="irgov-sighup-reload", daemon=True).start()
 
     signal.signal(signal.SIGHUP, on_hangup)
+    return kernel.append

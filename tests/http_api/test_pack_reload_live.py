@@ -169,3 +169,36 @@ def test_post_packs_reload_needs_an_admin_of_every_tenant(unwatched: Server) -> 
     failed = unwatched.client.post("/packs/reload", headers=auth("root")).json()
     assert failed["ok"] is False and failed["error"].startswith("load: ")
     assert unwatched.packs_status()["digest"] == result["new_digest"]
+
+
+def _irgov(*args: str, key: str | None) -> Any:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRGOV_")}
+    if key is not None:
+        env["IRGOV_API_KEY"] = key
+    return subprocess.run([sys.executable, "-c", "from irgov_policy.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_irgov_packs_shows_and_reloads_a_running_server(unwatched: Server) -> None:
+    shown = _irgov("packs", "--server", unwatched.base, "--format", "json", key=KEYS["alice"])
+    assert shown.returncode == 0, shown.stderr
+    before = json.loads(shown.stdout)
+    assert before["digest"] == unwatched.packs_status()["digest"] and before["loaded_at"]
+    (unwatched.packs / "blocklist.irgov.yaml").write_text(BLOCKING_PACK, "utf-8")
+    refused = _irgov("packs", "--server", unwatched.base, "--reload", key=KEYS["alice"])
+    assert refused.returncode == 1 and refused.stderr.startswith("irgov: error: ") and "403" in refused.stderr
+    reloaded = _irgov("packs", "--server", unwatched.base, "--reload", key=KEYS["root"])
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert reloaded.stdout.startswith("reload: changed at ") and "blocklist@1 " in reloaded.stdout
+    (unwatched.packs / "blocklist.irgov.yaml").write_text("kind: [", "utf-8")
+    failed = _irgov("packs", "--server", unwatched.base, "--reload", key=KEYS["root"])
+    assert failed.returncode == 1 and failed.stdout.startswith("reload: failed at ")
+    assert "blocklist.irgov.yaml" in failed.stdout.splitlines()[0]
+    status = _irgov("packs", "--server", unwatched.base, key=KEYS["alice"])
+    assert status.returncode == 0 and "last reload: failed at " in status.stdout
+    missing = _irgov("packs", "--server", unwatched.base, key=None)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == ("irgov: error: set `IRGOV_API_KEY` to an api key of the server (an admin of "
+                                      "every tenant for --reload)")

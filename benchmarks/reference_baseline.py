@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import icu
 import rfc8785
 
 __all__ = ["ReferenceDecision", "decide", "decide_bytes", "structure_problems"]
@@ -51,7 +52,7 @@ TIER2_ACTIONS = frozenset({"dns.update_records", "dns.create_zone", "odoo.instal
 TIER1_PREFIXES = ("deploy.", "webgen.", "webgenesis.")
 TIER1_ACTIONS = frozenset({"course.deploy_staging"})
 
-PRODUCTION = frozenset({"production", "prod", "live"})
+PRODUCTION = frozenset({"production", "prod", "prd", "live"})
 BULK = frozenset({"bulk", "batch"})
 RECORD_ACTIONS = frozenset({"odoo.create_record", "odoo.update_record", "odoo.delete_record"})
 CRITICAL_MODELS = frozenset({"account.move", "account.payment", "account.invoice", "sale.order", "purchase.order"})
@@ -247,13 +248,43 @@ def normalize(text: str) -> str:
     return text.lower()
 
 
-# A run of letters and digits: word characters without the underscore.
-_WORD = re.compile(r"[^\W_]+")
+_SPOOF = icu.SpoofChecker()
+
+
+def _kind(char: str) -> str:
+    """`d` digit, `U` upper-case letter, `l` any other letter or digit-like character."""
+    if char.isdigit():
+        return "d"
+    return "U" if char.isupper() else "l"
 
 
 def words(text: str) -> set[str]:
-    """Whole tokens: maximal runs of letters and digits of the normalised text."""
-    return set(_WORD.findall(normalize(text)))
+    """Whole tokens, compared by skeleton: the text without format characters and combining
+    marks is cut at every character that is neither a letter nor a digit, between letters and
+    digits and where camelCase starts a word; each piece is lower-cased TR39 skeleton."""
+    text = unicodedata.normalize("NFKC", text)
+    kept = [c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) not in ("Cf", "Mn", "Me")]
+    text = unicodedata.normalize("NFC", "".join(kept))
+    pieces: list[str] = []
+    current = ""
+    for i, char in enumerate(text):
+        if not char.isalnum():
+            if current:
+                pieces.append(current)
+            current = ""
+            continue
+        if current:
+            previous, following = current[-1], text[i + 1] if i + 1 < len(text) else ""
+            a, b = _kind(previous), _kind(char)
+            starts_word = ((a == "d") != (b == "d") or (a == "l" and b == "U" and previous.islower())
+                           or (a == "U" and b == "U" and following.islower()))
+            if starts_word:
+                pieces.append(current)
+                current = ""
+        current += char
+    if current:
+        pieces.append(current)
+    return {str(_SPOOF.getSkeleton(0, piece)).lower() for piece in pieces}
 
 
 def strings_in(value: Any) -> Iterable[str]:
@@ -291,7 +322,7 @@ def action_tier(action: str) -> int:
     return 0
 
 
-def check_step(step: Mapping[str, Any], codes: list[str]) -> int:
+def check_step(step: Mapping[str, Any], codes: list[str], labels: Any = None) -> int:
     """The step's tier; its violation codes are appended to `codes` in the evaluator's order."""
     action, provider = step["action"], step["provider"]
     params, constraints = step.get("params", {}), step.get("constraints", {})
@@ -308,11 +339,9 @@ def check_step(step: Mapping[str, Any], codes: list[str]) -> int:
         provider_family = provider.split(".", 1)[0]
         if provider_family not in FAMILIES.get(action_family, set()):
             codes.append("PROVIDER_MISMATCH")
-    production = False
-    for key in ("environment", "env"):
-        if key in constraints and mentions(constraints[key], PRODUCTION):
-            production = True
-    if production or mentions(step["resource"], PRODUCTION) or mentions(params, PRODUCTION):
+    description = step.get("description")
+    if (mentions(constraints, PRODUCTION) or mentions(step["resource"], PRODUCTION) or mentions(params, PRODUCTION)
+            or (isinstance(description, str) and mentions(description, PRODUCTION)) or mentions(labels, PRODUCTION)):
         tier = max(tier, 2)
     if action in RECORD_ACTIONS and "model" in params:
         model = params["model"]
@@ -320,7 +349,7 @@ def check_step(step: Mapping[str, Any], codes: list[str]) -> int:
             codes.append("RULE_ERROR")
         elif normalize(model).strip() in CRITICAL_MODELS:
             tier = 3
-    if mentions(params, BULK):
+    if mentions(params, BULK) or mentions(constraints, BULK) or mentions(step["resource"], BULK):
         tier = 3
     key = step.get("idempotency_key")
     if key is None or normalize(key).strip() == "":
@@ -341,7 +370,7 @@ def decide(data: Any) -> ReferenceDecision:
         return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
     digest = ir_digest(data)
     codes: list[str] = []
-    tiers = [check_step(step, codes) for step in data["steps"]]
+    tiers = [check_step(step, codes, data.get("labels", {})) for step in data["steps"]]
     risk = max(tiers, default=0)
     if codes:  # every code the baseline reports is an ERROR
         status = "REJECT"

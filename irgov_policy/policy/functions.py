@@ -2,8 +2,15 @@
 
 The whole-token tokenizer is the heart of the production and bulk rules: matching substrings
 made `product-catalog` production and `bulky` bulk, while `" PROD"` slipped through. A token is a
-maximal run of letters and digits after NFKC normalisation, removal of format characters (Unicode
-category Cf: zero-width spaces, joiners, direction marks) and lower-casing.
+run of letters or a run of digits after NFKC normalisation and removal of format characters
+(Unicode category Cf: zero-width spaces, joiners, direction marks) and combining marks (`pród`
+is `prod`); a run is also split where camelCase changes case (`productionEU` is `production`,
+`eu`; `BulkUpdate` is `bulk`, `update`), then lower-cased.
+
+Matching (`hasToken`, `hasAnyToken`, `hasAnyPhrase`, the native `match` primitive) compares the
+Unicode TR39 skeletons of tokens, computed by ICU's spoof checker, so letters that look alike
+across scripts match (`рrod` with a Cyrillic `р` is `prod`). `tokens()` itself returns readable
+tokens, not skeletons.
 
 Functions take and return plain Python values (str, int, float, bool, None, list, dict); each
 engine adapts its own value types at the boundary.
@@ -19,15 +26,19 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import icu
+
 __all__ = [
     "PROJECT_FUNCTIONS",
     "STRING_FUNCTIONS",
     "TOKEN_CACHE",
     "TokenCache",
     "family",
+    "has_any_phrase",
     "has_any_token",
     "has_token",
     "is_integer",
+    "match_key",
     "normalize_text",
     "string_tokens",
     "token_set",
@@ -48,9 +59,67 @@ def normalize_text(text: str) -> str:
     return text.lower()
 
 
+_DROPPED_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+# ICU's TR39 implementation; its skeleton tables follow the Unicode version ICU ships with.
+_SPOOF_CHECKER = icu.SpoofChecker()
+
+
+def _word_text(text: str) -> str:
+    """NFKC, without format characters and combining marks; case kept (camelCase needs it)."""
+    text = unicodedata.normalize("NFKC", text)
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed
+                                                if unicodedata.category(c) not in _DROPPED_CATEGORIES))
+
+
+def _split_run(run: str) -> list[str]:
+    """Split a run of letters and digits where letters meet digits and where camelCase changes
+    case: `productionEU` -> `production`, `EU`; `HTTPServer` -> `HTTP`, `Server`; `v17` -> `v`, `17`."""
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(run)):
+        before, here = run[i - 1], run[i]
+        if (before.isdigit() != here.isdigit()
+                or (before.islower() and here.isupper())
+                or (before.isupper() and here.isupper() and i + 1 < len(run) and run[i + 1].islower())):
+            parts.append(run[start:i])
+            start = i
+    parts.append(run[start:])
+    return parts
+
+
+def _words(text: str) -> list[str]:
+    """The tokens of one string, case as written."""
+    return [part for run in _TOKEN.findall(_word_text(text)) for part in _split_run(run)]
+
+
+_MAX_CACHED_WORD = 64
+
+
+@lru_cache(maxsize=16384)
+def _cached_skeleton(word: str) -> str:
+    return str(_SPOOF_CHECKER.getSkeleton(0, word)).lower()
+
+
+def _skeleton(word: str) -> str:
+    """What a token is compared by: its TR39 skeleton, lower-cased (`РROD`, `рrod`, `Prod` -> `prod`).
+    Only short words are cached: an IR chooses its words, and a long one must not stay resident."""
+    if len(word) > _MAX_CACHED_WORD:
+        return str(_SPOOF_CHECKER.getSkeleton(0, word)).lower()
+    return _cached_skeleton(word)
+
+
+@lru_cache(maxsize=1024)
+def match_key(token: str) -> str:
+    """The key a wanted token (a constant's element) is compared by, normalised like text."""
+    return _skeleton(_word_text(token).strip())
+
+
 def string_tokens(text: str) -> tuple[str, ...]:
-    """The whole tokens of one string, in order."""
-    return tuple(_TOKEN.findall(normalize_text(text)))
+    """The whole tokens of one string, in order, lower-cased."""
+    return tuple(word.lower() for word in _words(text))
 
 
 class TokenCache:
@@ -82,7 +151,7 @@ class TokenCache:
                 if text in self._entries:
                     self._entries.move_to_end(text)
             return found[0]
-        tokens = frozenset(_TOKEN.findall(normalize_text(text)))
+        tokens = frozenset(_skeleton(word) for word in _words(text))
         if len(tokens) > self.max_tokens:
             raise ValueError(f"a string of {len(text)} characters has more than {self.max_tokens} "
                                   "distinct tokens")
@@ -134,14 +203,29 @@ def tokens(value: Any) -> list[str]:
 
 def has_token(value: Any, token: str) -> bool:
     """`hasToken(value, token) -> bool`: `token` (normalised like the text) is a whole token of `value`."""
-    wanted = _normalized_token(token) if isinstance(token, str) else normalize_text(token)
-    return any(wanted in _string_token_set(text) for text in _walk_strings(value))
+    if not isinstance(token, str):
+        raise TypeError("hasToken expects a string token")
+    return match_key(token) in token_set(value)
 
 
-@lru_cache(maxsize=1024)
-def _normalized_token(token: str) -> str:
-    # The wanted token is usually a literal of the rule: the same few strings for every step.
-    return normalize_text(token)
+def has_any_phrase(value: Any, phrases: list[str] | tuple[str, ...]) -> bool:
+    """`hasAnyPhrase(value, list) -> bool`: the tokens of some element of `list` occur one after
+    the other in a string of `value` (`odoo:account.move/7` holds the phrase `account.move`)."""
+    wanted = _phrase_keys(tuple(phrases))
+    for text in _walk_strings(value):
+        keys = tuple(_skeleton(word) for word in _words(text))
+        for phrase in wanted:
+            size = len(phrase)
+            if any(keys[i:i + size] == phrase for i in range(len(keys) - size + 1)):
+                return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _phrase_keys(phrases: tuple[Any, ...]) -> tuple[tuple[str, ...], ...]:
+    if not all(isinstance(p, str) for p in phrases):
+        raise TypeError("hasAnyPhrase expects a list of strings")
+    return tuple(keys for keys in (tuple(_skeleton(w) for w in _words(p)) for p in phrases) if keys)
 
 
 def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
@@ -193,7 +277,7 @@ def _add_tokens(found: set[str], item: Any, depth: int) -> None:
 def _normalized_set(wanted: tuple[Any, ...]) -> frozenset[str]:
     if not all(isinstance(w, str) for w in wanted):
         raise TypeError("hasAnyToken expects a list of strings")
-    return frozenset(normalize_text(w) for w in wanted)
+    return frozenset(match_key(w) for w in wanted)
 
 
 def family(name: str) -> str:
@@ -243,6 +327,7 @@ PROJECT_FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
     "tokens": (tokens, 1),
     "hasToken": (has_token, 2),
     "hasAnyToken": (has_any_token, 2),
+    "hasAnyPhrase": (has_any_phrase, 2),
     "family": (family, 1),
     "isInteger": (is_integer, 1),
     "normalize": (_normalize, 1),

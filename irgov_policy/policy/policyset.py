@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
 from .cel_text import constant_references, selected_step_fields
-from .functions import normalize_text
+from .functions import match_key
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
 from .rule_index import StepPlan, StepPlanner, StepRequirement, requirements_of
@@ -194,7 +194,7 @@ def _resolve_match(pack: RulePack, spec: RuleSpec, constants: Mapping[str, list[
         values = constants[name]
         # `hasAnyToken` normalises the wanted tokens itself; `actions` and `value` compare as written.
         if where[0] == "tokens":
-            return name, frozenset(normalize_text(v) for v in values)
+            return name, frozenset(match_key(v) for v in values)
         return name, frozenset(values)
 
     return RuleMatch(

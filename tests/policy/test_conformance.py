@@ -52,6 +52,7 @@ steps = st.fixed_dictionaries({
     "params": st.dictionaries(st.sampled_from(["model", "mode", "batch_size", "x"]) | marker_text, any_json,
                               max_size=3),
     "constraints": st.dictionaries(st.sampled_from(["environment", "env", "region"]), any_json, max_size=2),
+    "description": st.one_of(st.none(), marker_text),
 })
 
 

@@ -96,8 +96,8 @@ def test_a_change_that_fails_its_policy_tests_is_refused(pack_dir: Path) -> None
     pack = pack_dir / "baseline.irgov.yaml"
     # Dropping production from the tokens the baseline escalates on breaks the pack's own tests.
     text = pack.read_text("utf-8")
-    assert "production_markers: [production, prod, live]" in text
-    pack.write_text(text.replace("production_markers: [production, prod, live]", "production_markers: [nothing]"),
+    assert "production_markers: [production, prod, prd, live]" in text
+    pack.write_text(text.replace("production_markers: [production, prod, prd, live]", "production_markers: [nothing]"),
                     "utf-8")
     result = holder.reload(by="ops")
     assert not result.ok

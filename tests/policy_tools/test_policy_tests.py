@@ -49,7 +49,7 @@ def test_shipped_policy_tests_pass_with_full_rule_coverage() -> None:
     done = subprocess.run([str(IRGOV), "test", "policies/", "--coverage", "--fail-under", "100"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "rule coverage: 15/15 (100.0%)" in done.stdout
+    assert "rule coverage: 17/17 (100.0%)" in done.stdout
     assert "0 failed" in done.stdout
 
 
@@ -101,11 +101,11 @@ def test_coverage_under_the_bar_exits_2(tmp_path: Path) -> None:
 """)
     code, out, err = invoke(str(path), "--fail-under", "100")
     assert code == 2
-    assert "rule coverage: 2/15 (13.3%)" in out
+    assert "rule coverage: 2/17 (11.8%)" in out
     assert f"{BASELINE}:" in out and "rule `negative-budget` of pack `baseline` never fired" in out
     assert "vocabulary check `vocabularies.actions` never fired" in out
-    assert "rule coverage 13.3% is under the required 100%" in err
-    code, _, _ = invoke(str(path), "--fail-under", "13")
+    assert "rule coverage 11.8% is under the required 100%" in err
+    code, _, _ = invoke(str(path), "--fail-under", "11")
     assert code == 0
 
 
@@ -131,8 +131,8 @@ def test_junit_and_json_outputs(tmp_path: Path) -> None:
         assert suite.find("properties/property").get("name") == "rule_coverage_percent"  # type: ignore[union-attr]
     code, out, _ = invoke(str(path), "--format", "json")
     data = json.loads(out)
-    assert data["summary"] == {"cases": 4, "passed": 2, "failed": 2, "rules": 15, "rules_hit": 1,
-                               "coverage_percent": 6.67}
+    assert data["summary"] == {"cases": 4, "passed": 2, "failed": 2, "rules": 17, "rules_hit": 1,
+                               "coverage_percent": 5.88}
     assert "coverage" not in data
     assert data["results"][1]["failures"][0] == "status is `PASS`, expected `REJECT`"
 

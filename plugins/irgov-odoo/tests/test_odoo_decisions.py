@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import irgov_odoo.plugin as odoo_plugin
 import pytest
 from irgov_odoo import odoo_pack_path
 
+from irgov_policy.policy.cel.base import available_engines
 from irgov_policy.policy.evaluator import PolicyEngine
 from irgov_policy.policy.pack import load_pack
 from irgov_policy.policy.shipped import baseline_pack_path
@@ -17,6 +19,7 @@ from irgov_policy.testing import (
     assert_decision,
     assert_hit,
     assert_no_hit,
+    assert_policy_tests_pass,
     fired_rules,
     make_ir,
     make_step,
@@ -202,3 +205,13 @@ def test_rule_ids_do_not_collide_with_the_baseline() -> None:
     assert ids and all(i.startswith("odoo.") for i in ids)
     assert not ids & {spec.id for spec in (*baseline.tiers, *baseline.rules)}
     assert not set(odoo.constants) - {n for n in odoo.constants if n.startswith("odoo_")}
+
+
+POLICY_TESTS = Path(__file__).resolve().parents[1] / "policies"
+
+
+def test_the_pack_policy_tests_pass_on_every_engine() -> None:
+    """The ways of naming a critical model (`res_model`, `Model`, the resource) are caught, and
+    the benign cases keep passing, on every installed engine."""
+    run = assert_policy_tests_pass([POLICY_TESTS], [odoo_plugin], engines=available_engines())
+    assert {r.engine for r in run.results} == set(available_engines())

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "packs": ("packs_cmd", "packs_command"),
     "plugin": ("plugin_new_cmd", "plugin_group"),
     "plugins": ("plugins_cmd", "plugins_command"),
+    "replay": ("replay_cmd", "replay_command"),
     "schema": ("schema_cmd", "schema_command"),
     "serve": ("serve_cmd", "serve_command"),
     "test": ("test_cmd", "test_command"),

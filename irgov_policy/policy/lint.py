@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PackLoadError, PolicyError, SourceProblem
-from .cel.base import CelCompileError, CelEngine, available_engines, create_engine
+from .cel.base import DECLARED_VARIABLES, CelCompileError, CelEngine, available_engines, create_engine
+from .cel.celpy_engine import BUILTIN_FUNCTION_NAMES
 from .cel_text import blank_strings, constant_references
+from .functions import PROJECT_FUNCTIONS, STRING_FUNCTIONS
+from .lint_help import did_you_mean, field_findings, undeclared_name
 from .pack import PACK_SUFFIX, RulePack, RuleSpec, load_pack
 from .shipped import baseline_pack_path
 
@@ -107,8 +110,10 @@ def _expand(paths: Iterable[str | Path], problems: list[SourceProblem]) -> list[
 
 
 class _Linter:
-    def __init__(self, packs: list[RulePack], engines: list[CelEngine], vocabulary: frozenset[str]) -> None:
+    def __init__(self, packs: list[RulePack], engines: list[CelEngine], vocabulary: frozenset[str],
+                 functions: Iterable[str] = ()) -> None:
         self.packs = packs
+        self.function_names = BUILTIN_FUNCTION_NAMES | set(PROJECT_FUNCTIONS) | set(STRING_FUNCTIONS) | set(functions)
         self.engines = engines
         self.vocabulary = vocabulary
         self.problems: list[SourceProblem] = []
@@ -159,9 +164,13 @@ class _Linter:
             for name, offset in constant_references(spec.when):
                 self.used.add(name)
                 if name not in self.constants:
-                    self.error(pack, where, f"rule `{spec.id}`: unknown constant `{name}`", offset)
+                    self.error(pack, where, f"rule `{spec.id}`: unknown constant `{name}`"
+                               + did_you_mean(name, self.constants), offset)
             if compiled:
                 self.when_actions(pack, spec, where)
+                for finding in field_findings(spec.when, spec.scope):
+                    report = self.error if finding.severity == ERROR else self.warn
+                    report(pack, where, f"rule `{spec.id}`: {finding.message}", finding.offset)
         match = spec.match
         if match is None:
             return
@@ -173,7 +182,8 @@ class _Linter:
                 continue
             self.used.add(constant)
             if constant not in self.constants:
-                self.error(pack, (*spec.path, "match", *part), f"rule `{spec.id}`: unknown constant `{constant}`")
+                self.error(pack, (*spec.path, "match", *part), f"rule `{spec.id}`: unknown constant `{constant}`"
+                           + did_you_mean(constant, self.constants))
         if match.actions is not None and match.actions in self.constants and self.vocabulary:
             actions = self.constants[match.actions][1]
             unknown = [a for a in actions if a not in self.vocabulary]
@@ -191,13 +201,23 @@ class _Linter:
             try:
                 engine.compile(spec.when)
             except CelCompileError as exc:
+                message = exc.message + self.help(spec.when, exc)
                 if position == 0:
-                    self.error(pack, where, f"rule `{spec.id}`: {exc.message}", exc.offset)
+                    self.error(pack, where, f"rule `{spec.id}`: {message}", exc.offset)
                     failed_first = True
                     break
-                self.error(pack, where, f"rule `{spec.id}`: {exc.message} (engine `{engine.name}` only)", exc.offset)
+                self.error(pack, where, f"rule `{spec.id}`: {message} (engine `{engine.name}` only)", exc.offset)
                 return False
         return not failed_first
+
+    def help(self, source: str, exc: CelCompileError) -> str:
+        """A near match for an undeclared function or variable."""
+        name = undeclared_name(exc.message)
+        if name is None:
+            return ""
+        if "." not in name and re.search(re.escape(name) + r"\s*\(", source):
+            return did_you_mean(name, self.function_names)
+        return did_you_mean(name.split(".", 1)[0], DECLARED_VARIABLES)
 
     def when_actions(self, pack: RulePack, spec: RuleSpec, where: tuple[str | int, ...]) -> None:
         """Literal actions compared with `step.action`: a conjunct no known action can satisfy
@@ -295,7 +315,7 @@ def lint_paths(paths: Iterable[str | Path], *, engines: Sequence[str] | None = N
             vocabulary.update(load_pack(baseline_pack_path()).actions or ())
         except PackLoadError as exc:  # pragma: no cover - the shipped pack is tested
             raise PolicyError(f"the shipped baseline pack does not load: {exc}") from None
-    linter = _Linter(packs, _engines(engines, functions or {}), frozenset(vocabulary))
+    linter = _Linter(packs, _engines(engines, functions or {}), frozenset(vocabulary), functions=functions or ())
     linter.run()
     problems.extend(linter.problems)
     order = {str(f): i for i, f in enumerate(files)}

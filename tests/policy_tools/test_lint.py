@@ -72,7 +72,7 @@ def test_errors_point_at_the_exact_line_and_column(tmp_path: Path, engine: str) 
     # `stepp` on the second line of a literal block (line 19, column 12)
     assert "undeclared reference to `stepp" in found[(19, 12, "error")]
     # `prod_env` after `constants.` on the second line of a stripped literal block
-    assert found[(25, 36, "error")] == "rule `bad-constant`: unknown constant `prod_env`"
+    assert found[(25, 36, "error")] == "rule `bad-constant`: unknown constant `prod_env`: did you mean `prod_envs`?"
     assert len(report.errors) == 3, lines(report.problems)
     assert report.warnings == []
 
@@ -202,13 +202,13 @@ def test_cli_text_json_and_exit_codes(tmp_path: Path) -> None:
     broken = write(tmp_path, "broken", BROKEN)
     result = runner.invoke(main, ["lint", "--engine", "cel-cpp", str(broken)])
     assert result.exit_code == 1
-    assert f"{broken}:25:36: rule `bad-constant`: unknown constant `prod_env`" in result.stdout.splitlines()
+    assert f"{broken}:25:36: rule `bad-constant`: unknown constant `prod_env`: did you mean `prod_envs`?" in result.stdout.splitlines()
     result = runner.invoke(main, ["lint", "--format", "json", str(broken)])
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["errors"] == 3 and data["warnings"] == 0
     assert {"file": str(broken), "line": 25, "column": 36, "severity": "error",
-            "message": "rule `bad-constant`: unknown constant `prod_env`"} in data["problems"]
+            "message": "rule `bad-constant`: unknown constant `prod_env`: did you mean `prod_envs`?"} in data["problems"]
     # warnings alone exit 0
     warn = write(tmp_path, "warn", HEADER.format(name="warn") + "constants:\n  spare: [x]\n")
     result = runner.invoke(main, ["lint", str(warn)])
@@ -217,3 +217,74 @@ def test_cli_text_json_and_exit_codes(tmp_path: Path) -> None:
     result = runner.invoke(main, ["lint", str(tmp_path / "missing.irgov.yaml")])
     assert result.exit_code == 1
     assert "missing.irgov.yaml:1:1: no such file or directory" in result.stdout
+
+
+HELP = HEADER.format(name="help") + """constants:
+  prod_envs: [prod]
+rules:
+  - id: method-case
+    when: step.resource.startswith("x")
+    tier: 1
+    reason: x
+  - id: field-typo
+    when: step.resorce == "x"
+    tier: 1
+    reason: x
+  - id: constant-typo
+    when: hasAnyToken(step.resource, constants.prod_env)
+    tier: 1
+    reason: x
+  - id: function-typo
+    when: hasAnyTokens(step.resource, constants.prod_envs)
+    tier: 1
+    reason: x
+  - id: unguarded
+    when: step.constraints.region == "us-east-1"
+    tier: 1
+    reason: x
+  - id: guarded
+    when: >-
+      has(step.constraints.region) && step.constraints.region == "us-east-1"
+      || "zone" in step.params && step.params.zone == "a" || step.params.exists(k, k == "b")
+    tier: 1
+    reason: x
+  - id: match-typo
+    match: {tokens: {fields: [resource], anyOf: prod_env}}
+    tier: 1
+    reason: x
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lint_suggests_near_names_and_warns_on_unguarded_optional_keys(tmp_path: Path, engine: str) -> None:
+    path = tmp_path / "help.irgov.yaml"
+    path.write_text(HELP, encoding="utf-8")
+    report = lint_paths([path], engines=[engine], baseline_vocabulary=False)
+    messages = [f"{p.line}:{p.column}: {p.severity}: {p.message}" for p in report.problems]
+    function = "function " if engine == "celpy" else ""
+    assert messages == [
+        f"10:25: error: rule `method-case`: undeclared reference to {function}`startswith`: did you mean `startsWith`?",
+        "14:16: error: rule `field-typo`: unknown field `step.resorce`: did you mean `resource`?",
+        "18:48: error: rule `constant-typo`: unknown constant `prod_env`: did you mean `prod_envs`?",
+        f"22:11: error: rule `function-typo`: undeclared reference to {function}`hasAnyTokens`: "
+        "did you mean `hasAnyToken`?",
+        "26:28: warning: rule `unguarded`: `step.constraints.region` is an error on an ir without the key "
+        "`region` (a `RULE_ERROR` reject): guard it with `has(step.constraints.region)`",
+        "36:49: error: rule `match-typo`: unknown constant `prod_env`: did you mean `prod_envs`?",
+    ], messages
+
+
+def test_the_field_lists_of_lint_are_the_evaluator_variables() -> None:
+    from irgov_policy.model import parse_ir
+    from irgov_policy.policy.evaluator import ir_variables, step_variables
+    from irgov_policy.policy.lint_help import IR_FIELDS, STEP_FIELDS
+
+    ir = parse_ir({"tenant_id": "t", "steps": [{"action": "a", "provider": "p", "resource": "r",
+                                                 "idempotency_key": "k"}]})
+    assert set(step_variables(ir.steps[0], 0)) == set(STEP_FIELDS)
+    assert set(ir_variables(ir, True)) == set(IR_FIELDS)
+
+
+def test_the_shipped_packs_lint_without_help() -> None:
+    report = lint_paths([BASELINE], baseline_vocabulary=False)
+    assert report.problems == []

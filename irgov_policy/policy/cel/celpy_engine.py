@@ -25,7 +25,7 @@ from ..functions import PROJECT_FUNCTIONS, STRING_FUNCTIONS
 from . import celpy_semantics
 from .base import DECLARED_VARIABLES, CelCompileError, CelEngine, CelEvalError, function_arity
 
-__all__ = ["CelPyEngine", "to_python"]
+__all__ = ["BUILTIN_FUNCTION_NAMES", "CelPyEngine", "to_python"]
 
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _BUILTIN_FUNCTIONS = frozenset({
@@ -34,6 +34,8 @@ _BUILTIN_FUNCTIONS = frozenset({
     "getDayOfWeek", "getDayOfYear", "getFullYear", "getHours", "getMilliseconds", "getMinutes",
     "getMonth", "getSeconds",
 })
+# Every function and macro of standard CEL that packs may call (the project's come on top).
+BUILTIN_FUNCTION_NAMES = _BUILTIN_FUNCTIONS | _MACROS
 # Type names usable as values (`type(x) == int`).
 _TYPE_NAMES = frozenset({"int", "uint", "double", "string", "bytes", "bool", "list", "map", "null_type", "type"})
 

@@ -37,17 +37,26 @@ def _open_redis(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
     return RedisApprovalStore(url, default_retention_seconds=retention_seconds)
 
 
+def _open_postgres(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+    from .store_postgres import PostgresApprovalStore
+
+    return PostgresApprovalStore(url)
+
+
 _OPENERS: dict[str, Callable[[StoreURL, int | None], ApprovalStore]] = {
     "memory": _open_memory,
     "sqlite": _open_sqlite,
     "redis": _open_redis,
     "rediss": _open_redis,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
 }
 
 
 def open_store(url: str | StoreURL, *, retention_seconds: int | None = None) -> ApprovalStore:
     """The store an address names: `memory://[?max_records=N]`, `sqlite:///relative.db`,
-    `sqlite:////absolute.db`, `redis://[user:password@]host:port/db[?options]` or `rediss://`.
+    `sqlite:////absolute.db`, `redis://[user:password@]host:port/db[?options]`, `rediss://`, or
+    `postgresql://[user[:password]@]host[:port]/dbname[?schema=NAME]` (`postgres://`).
 
     `retention_seconds` is how long a shared store (Redis) keeps finished approvals, their
     ledger entries and its outbox stream when the address sets no `retention` option."""

@@ -1,5 +1,5 @@
 """Extra outboxes the relay drains into its own: the `irgov_outbox` table of an approval SQLite
-database, and the Redis stream written by the approval Redis store's Lua script.
+or PostgreSQL database, and the Redis stream written by the approval Redis store's Lua script.
 
 A source is read after a cursor; the relay imports what it read and moves the cursor in one
 transaction of its own outbox, so a crash can only re-import (ignored by event id).
@@ -11,10 +11,10 @@ import sqlite3
 from typing import Any, Protocol
 
 from ..errors import EventError
-from ..storage import StoreURL, redis_client
+from ..storage import StoreURL, redact, redis_client
 from .envelope import Event
 
-__all__ = ["OutboxSource", "RedisStreamSource", "SqliteSource", "source_from_url"]
+__all__ = ["OutboxSource", "PostgresSource", "RedisStreamSource", "SqliteSource", "source_from_url"]
 
 
 class OutboxSource(Protocol):
@@ -103,12 +103,51 @@ class RedisStreamSource:
             self._client = None
 
 
+class PostgresSource:
+    """The `irgov_outbox` table of a PostgreSQL approval store (`outbox_postgres`), read after
+    the last `seq` imported; appends are serialised there so no lower `seq` commits later."""
+
+    def __init__(self, url: str | StoreURL) -> None:
+        from ..storage.postgres_client import postgres_schema
+
+        self.address = StoreURL.parse(url, what="outbox source")
+        schema = postgres_schema(self.address, what="outbox source")
+        self.key = f"{self.address.scheme}://{self.address.host}:{self.address.port}/" \
+                   f"{self.address.database_name}?schema={schema}"
+        self.legacy_key: str | None = None
+        self._conn: Any = None
+
+    def read(self, cursor: str | None, limit: int) -> tuple[list[Event], str | None]:
+        from ..storage.postgres_client import connect
+
+        after = int(cursor) if cursor else 0
+        if self._conn is None:
+            self._conn = connect(self.address, what="outbox source")
+        try:
+            rows = self._conn.execute("SELECT seq, body FROM irgov_outbox WHERE seq > %s ORDER BY seq LIMIT %s",
+                                      (after, limit)).fetchall()
+        except Exception as exc:
+            self.close()  # a broken connection is opened again on the next read
+            raise EventError(f"outbox source `{redact(self.key)}`: {str(exc).strip().splitlines()[0]}") from None
+        if not rows:
+            return [], cursor
+        return [Event.from_json(body) for _, body in rows], str(rows[-1][0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def source_from_url(url: str) -> OutboxSource:
-    """`sqlite:///relative.db` / `sqlite:////absolute.db`, or `redis://host:port/db?stream=NAME`."""
+    """`sqlite:///relative.db` / `sqlite:////absolute.db`, `redis://host:port/db?stream=NAME`, or
+    `postgresql://host:port/dbname?schema=NAME`."""
     address = StoreURL.parse(url, what="outbox source")
     if address.scheme == "sqlite":
         return SqliteSource(str(address.sqlite_path()))
     if address.is_redis:
         return RedisStreamSource(address)
-    raise EventError(f"unsupported outbox source `{address}`: use `sqlite:///path` or "
-                     "`redis://host:port/db?stream=NAME`")
+    if address.is_postgres:
+        return PostgresSource(address)
+    raise EventError(f"unsupported outbox source `{address}`: use `sqlite:///path`, "
+                     "`redis://host:port/db?stream=NAME` or `postgresql://host:port/dbname?schema=NAME`")

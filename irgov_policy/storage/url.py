@@ -1,4 +1,5 @@
-"""Store addresses: the one parser of `memory://`, `sqlite:///...` and `redis://...` addresses.
+"""Store addresses: the one parser of `memory://`, `sqlite:///...`, `redis://...` and
+`postgresql://...` addresses.
 
 Every approval store, ledger, outbox, outbox source, Redis sink and key-file location reads its
 address through `StoreURL.parse`, so one address names one place everywhere. The convention is
@@ -9,6 +10,8 @@ SQLAlchemy's: after `sqlite://` comes an empty host and a `/`, then the path, so
 
 and `redis://[user:password@]host[:port][/db][?options]` (`rediss://` for TLS) names a Redis
 server and database; each user of a Redis address checks the options it understands.
+`postgresql://[user[:password]@]host[:port]/dbname[?options]` (or `postgres://`) names a PostgreSQL
+database, libpq's URI form; the store checks its options (`schema` and a few libpq ones).
 
 A scheme is one entry of `_SCHEMES`: adding a backend (PostgreSQL, say) means adding its parser
 there, and its opener where addresses are opened.
@@ -20,13 +23,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import StoreError
 
-__all__ = ["REDIS_SCHEMES", "StoreURL", "redact"]
+__all__ = ["POSTGRES_SCHEMES", "REDIS_SCHEMES", "StoreURL", "redact"]
 
 REDIS_SCHEMES = frozenset({"redis", "rediss"})
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
 _REDACTED = "***"
 
 
@@ -41,6 +45,8 @@ class StoreURL:
     host: str | None = None
     port: int | None = None
     database: int | None = None
+    #: the database name of a `postgresql://` address
+    database_name: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -54,7 +60,8 @@ class StoreURL:
         if not isinstance(text, str) or "://" not in text:
             shown = text if isinstance(text, str) else type(text).__name__
             raise StoreError(f"{what} address `{redact(str(shown))}` must look like `memory://`, "
-                             "`sqlite:///relative.db`, `sqlite:////absolute.db` or `redis://host:port/db`")
+                             "`sqlite:///relative.db`, `sqlite:////absolute.db`, `redis://host:port/db` "
+                             "or `postgresql://host:port/dbname`")
         scheme = text.split("://", 1)[0].lower()
         parser = _SCHEMES.get(scheme)
         if parser is None:
@@ -76,6 +83,10 @@ class StoreURL:
     def is_redis(self) -> bool:
         return self.scheme in REDIS_SCHEMES
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.scheme in POSTGRES_SCHEMES
+
     def secret_text(self) -> str:
         """The address as written, password included: for building a client, never for messages."""
         return self.text
@@ -90,6 +101,14 @@ class StoreURL:
         """A Redis address without its options, password included (what a client connects to)."""
         parts = urlsplit(self.text)
         return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+    def without_options(self, names: Iterable[str]) -> str:
+        """The address as written, password included, minus the options `names` (those this
+        package reads itself, so that a client library is handed only its own)."""
+        parts = urlsplit(self.text)
+        drop = set(names)
+        kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop]
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
 
     def check_options(self, known: Iterable[str], *, what: str) -> Mapping[str, str]:
         """The options, after refusing any not in `known` with a message listing those known."""
@@ -173,9 +192,25 @@ def _parse_redis(parts: SplitResult, text: str, what: str) -> StoreURL:
                     password=parts.password, options=_options(parts, text, what))
 
 
+def _parse_postgres(parts: SplitResult, text: str, what: str) -> StoreURL:
+    if not parts.hostname:
+        raise StoreError(f"{what} address `{redact(text)}` names no host: use `postgresql://host:port/dbname`")
+    name = parts.path.lstrip("/")
+    if not name or "/" in name:
+        raise StoreError(f"{what} address `{redact(text)}` must name one database after the host: "
+                         "use `postgresql://host:port/dbname`")
+    if parts.fragment:
+        raise StoreError(f"{what} address `{redact(text)}` has a fragment `#{parts.fragment}`")
+    return StoreURL(parts.scheme.lower(), text, host=parts.hostname, port=parts.port or 5432,
+                    database_name=name, username=parts.username or None, password=parts.password,
+                    options=_options(parts, text, what))
+
+
 _SCHEMES: dict[str, Callable[[SplitResult, str, str], StoreURL]] = {
     "memory": _parse_memory,
     "sqlite": _parse_sqlite,
     "redis": _parse_redis,
     "rediss": _parse_redis,
+    "postgresql": _parse_postgres,
+    "postgres": _parse_postgres,
 }

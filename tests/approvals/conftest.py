@@ -1,4 +1,4 @@
-"""Store fixtures: one contract, three stores (memory, SQLite file, the real Redis server)."""
+"""Store fixtures: one contract, four stores (memory, SQLite file, the real Redis and PostgreSQL servers)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-# The redis parameter carries the mark itself: it reaches `redis_url` at run time only.
-STORES = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+# The redis and postgres parameters carry their mark: they reach the server at run time only.
+STORES = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis),
+          pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def redis_store_url(redis_url: str, prefix: str) -> str:
@@ -25,6 +26,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield "memory://"
     elif kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'approvals.db'}"
+    elif kind == "postgres":
+        yield request.getfixturevalue("postgres_schema_url")  # skips or fails when postgresql is down
     else:
         client: Any = request.getfixturevalue("redis_client")  # skips or fails when redis is down
         prefix = request.getfixturevalue("redis_prefix")

@@ -104,6 +104,21 @@ def test_exactly_once_redis_processes(redis_client: Any, redis_url: str, redis_p
     service.store.close()
 
 
+def test_exactly_once_postgres_processes(postgres_schema_url: str) -> None:
+    service = _pool_test(postgres_schema_url)
+    import psycopg
+
+    schema = postgres_schema_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(postgres_schema_url.split("?", 1)[0]) as conn:
+        consumed = conn.execute(f'SELECT COUNT(*) FROM "{schema}".irgov_approvals WHERE status = %s',
+                                ("consumed",)).fetchone()
+        events = conn.execute(f'SELECT COUNT(*) FROM "{schema}".irgov_outbox WHERE type = %s',
+                              ("ir.approval_consumed",)).fetchone()
+    # one consumed record and one durable event per round: never two, never none
+    assert consumed is not None and events is not None and consumed[0] == events[0] == ROUNDS
+    service.store.close()
+
+
 def test_exactly_once_memory_threads() -> None:
     service = ApprovalService(open_store("memory://"), KeyRing.generate())
     barrier = threading.Barrier(CONTENDERS)

@@ -14,6 +14,7 @@ import pytest
 from irgov_policy.approvals import ApprovalService, ApprovalStatus, ConsumeReason, KeyRing, open_store
 from irgov_policy.errors import ApprovalError, ApprovalKeyError, DigestError, InvalidTTLError
 from irgov_policy.events import MemorySink
+from irgov_policy.events.sources import source_from_url
 
 from .helpers import H1, H2, Clock, assert_events_valid, make_service
 
@@ -356,6 +357,15 @@ def test_consumed_event_is_in_the_store_outbox(env: tuple[ApprovalService, Memor
             rows = conn.execute("SELECT event_id, type, critical, body FROM irgov_outbox").fetchall()
         assert [(r[0], r[1], r[2]) for r in rows] == [(published[0].id, "ir.approval_consumed", 1)]
         assert json.loads(rows[0][3])["payload"] == dict(published[0].payload)
+    elif url.startswith("postgresql://"):
+        source = source_from_url(url)  # what the relay drains, read the way it reads
+        try:
+            events, cursor = source.read(None, 10)
+            assert [(e.id, e.type, e.critical) for e in events] == [(published[0].id, "ir.approval_consumed", True)]
+            assert dict(events[0].payload) == dict(published[0].payload)
+            assert source.read(cursor, 10) == ([], cursor)
+        finally:
+            source.close()
     else:
         client = request.getfixturevalue("redis_client")
         stream = url.split("stream=", 1)[1].replace("%3A", ":")

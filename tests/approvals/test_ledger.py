@@ -19,6 +19,7 @@ from irgov_policy.approvals.ledger_records import (
 )
 from irgov_policy.errors import ConflictError, NotFoundError, StoreError
 from irgov_policy.events import MemorySink
+from irgov_policy.events.sources import source_from_url
 
 from .helpers import H1, H2, Clock, make_service
 
@@ -48,6 +49,12 @@ def _outbox_event_ids(service: ApprovalService) -> list[str]:
             return [r[0] for r in conn.execute("SELECT event_id FROM irgov_outbox ORDER BY seq")]
         finally:
             conn.close()
+    if url.startswith("postgresql:"):
+        source = source_from_url(url)
+        try:
+            return [e.id for e in source.read(None, 1000)[0]]
+        finally:
+            source.close()
     store: Any = service.store
     return [fields["event_id"] for _, fields in store._client.xrange(store.outbox_stream)]
 

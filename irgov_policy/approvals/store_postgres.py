@@ -1,0 +1,330 @@
+"""The PostgreSQL store: approvals on the database the host already runs as its system of record.
+
+One psycopg pool per store and process; the tables live in the address's `schema`. Consumption
+is a single conditional `UPDATE ... WHERE status = 'pending' AND expires_us > %s RETURNING`: under
+READ COMMITTED a second consumer waits for the first's row lock, re-reads the row and no longer
+matches, so exactly one wins. The `ir.approval_consumed` event goes into the outbox table of the
+same schema in the same transaction (`events.outbox_postgres`), and the ledger's tables sit there
+too, so `grant` claims the request, inserts its approval and appends its event in one transaction.
+A trigger refuses any status change out of a finished state, whatever code runs the update.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import StoreError
+from ..events.envelope import Event, format_timestamp
+from ..events.outbox_postgres import OUTBOX_SCHEMA, append_event_in_transaction
+from ..storage import StoreURL
+from ..storage.postgres_client import open_pool, postgres_schema, quoted
+from .ledger_postgres import (
+    LEDGER_SCHEMA,
+    PostgresLedger,
+    claim_for_grant,
+    purge_ledger,
+    repair,
+    request_in,
+    revoke_in,
+)
+from .ledger_records import ApprovalRequest, Ledger
+from .records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    ConsumeOutcome,
+    ConsumeReason,
+    decode_ttl,
+    encode_ttl,
+    from_us,
+)
+from .store import decide_consume, decode_cursor, encode_cursor, outcome
+
+__all__ = ["SCHEMA_VERSION", "PostgresApprovalStore"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+#: serialises schema creation between processes starting at once (CREATE ... IF NOT EXISTS races)
+_MIGRATION_LOCK = 0x6972676F
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS irgov_approvals (
+    approval_id   TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    ir_hash       TEXT NOT NULL,
+    token_kid     TEXT NOT NULL,
+    token_digest  TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'consumed', 'expired', 'revoked')),
+    ttl_seconds   TEXT NOT NULL,
+    created_us    BIGINT NOT NULL,
+    expires_us    BIGINT NOT NULL,
+    created_by    TEXT,
+    reason        TEXT,
+    consumed_us   BIGINT,
+    consumed_by   TEXT,
+    revoked_us    BIGINT,
+    revoked_by    TEXT,
+    revoke_reason TEXT,
+    expired_us    BIGINT,
+    finished_us   BIGINT,
+    mismatches    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS irgov_approvals_tenant ON irgov_approvals (tenant_id, created_us DESC, approval_id DESC);
+CREATE INDEX IF NOT EXISTS irgov_approvals_due ON irgov_approvals (status, expires_us);
+CREATE INDEX IF NOT EXISTS irgov_approvals_finished ON irgov_approvals (finished_us);
+CREATE OR REPLACE FUNCTION irgov_approvals_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.status <> 'pending' AND NEW.status <> OLD.status THEN
+        RAISE EXCEPTION 'approval status only moves forward';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS irgov_approvals_forward_only ON irgov_approvals;
+CREATE TRIGGER irgov_approvals_forward_only BEFORE UPDATE OF status ON irgov_approvals
+    FOR EACH ROW EXECUTE FUNCTION irgov_approvals_forward_only();
+"""
+
+_COLUMNS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
+            "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
+            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM irgov_approvals"
+_RETURNING = " RETURNING " + ", ".join(_COLUMNS)
+
+
+def _row_to_record(row: Sequence[Any]) -> ApprovalRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["status"] = ApprovalStatus(values["status"])
+    values["ttl_seconds"] = decode_ttl(values["ttl_seconds"])
+    return ApprovalRecord(**values)
+
+
+def _record_values(record: ApprovalRecord) -> dict[str, Any]:
+    values = {column: getattr(record, column) for column in _COLUMNS}
+    values["status"] = record.status.value
+    values["ttl_seconds"] = encode_ttl(record.ttl_seconds)
+    return values
+
+
+class PostgresApprovalStore:
+    def __init__(self, url: str | StoreURL) -> None:
+        self.address = StoreURL.parse(url, what="approval store")
+        self.schema = postgres_schema(self.address, what="postgresql store")
+        # The relay drains this schema's outbox table (events.sources.PostgresSource).
+        self.outbox_url: str | None = self.address.secret_text()
+        self._pid = os.getpid()
+        self._pool = open_pool(self.address, what="postgresql store")
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+        self.ledger: Ledger = PostgresLedger(self._transaction, str(self.address))
+
+    def __repr__(self) -> str:
+        return f"PostgresApprovalStore({str(self.address)!r})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[Any]:
+        """One transaction on a pooled connection: committed when the block ends, rolled back
+        when it raises; a database error becomes a one-line `StoreError` naming `what`."""
+        import psycopg
+
+        if os.getpid() != self._pid:
+            # A forked child must not share its parent's connections (nor its pool's threads).
+            self._pid = os.getpid()
+            self._pool = open_pool(self.address, what="postgresql store")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, psycopg.errors.UniqueViolation) and "irgov_approvals" in text:
+                raise StoreError(f"approval already exists: {text}") from None
+            raise StoreError(f"postgresql store `{self.address}`: cannot {what}: {text}") from None
+
+    def _migrate(self) -> None:
+        with self._transaction("prepare the schema") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(self.schema)}")
+            conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
+                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'approvals'").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"postgresql store `{self.address}` has approvals schema version {version}: "
+                                 f"this version knows up to {SCHEMA_VERSION}")
+            if version < 1:
+                conn.execute(_SCHEMA_V1)
+                conn.execute(LEDGER_SCHEMA)
+                conn.execute(OUTBOX_SCHEMA)
+                conn.execute("INSERT INTO irgov_schema_version VALUES ('approvals', 1), ('ledger', 1), "
+                             "('outbox', 1) ON CONFLICT (component) DO UPDATE SET version = excluded.version")
+
+    # -- the store interface -----------------------------------------------------------------
+
+    def insert(self, record: ApprovalRecord) -> None:
+        with self._transaction("insert an approval") as conn:
+            self._insert(conn, record)
+
+    @staticmethod
+    def _insert(conn: Any, record: ApprovalRecord) -> None:
+        values = _record_values(record)
+        conn.execute(f"INSERT INTO irgov_approvals ({', '.join(_COLUMNS)}) "
+                     f"VALUES ({', '.join('%s' for _ in _COLUMNS)})", tuple(values[c] for c in _COLUMNS))
+
+    def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
+              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+        with self._transaction("grant an approval request") as conn:
+            claimed = claim_for_grant(conn, request_id, tenant_id=tenant_id, granted_by=granted_by,
+                                      granted_us=granted_us, approval_id=record.approval_id)
+            if claimed is None:
+                return None
+            self._insert(conn, record)
+            append_event_in_transaction(conn, self.schema, event)
+            return claimed
+
+    def repair(self) -> int:
+        with self._transaction("repair the ledger") as conn:
+            repaired = repair(conn)
+        for request_id in repaired:
+            logger.warning("approval request %s was granted without an approval: it is requested again",
+                           request_id)
+        return len(repaired)
+
+    def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
+                       reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
+        with self._transaction("revoke an approval request") as conn:
+            request = request_in(conn, request_id, for_update=True)
+            if request is None or request.tenant_id != tenant_id:
+                return None, None
+            record = None
+            if request.approval_id is not None:
+                conn.execute(
+                    "UPDATE irgov_approvals SET status = 'revoked', revoked_us = %s, revoked_by = %s, "
+                    "revoke_reason = %s, finished_us = %s WHERE approval_id = %s AND tenant_id = %s "
+                    "AND status = 'pending' AND expires_us > %s",
+                    (now_us, by, reason, now_us, request.approval_id, tenant_id, now_us))
+                row = conn.execute(_SELECT + " WHERE approval_id = %s", (request.approval_id,)).fetchone()
+                record = _row_to_record(row) if row else None
+                if record is not None and record.status is not ApprovalStatus.REVOKED:
+                    return request, record  # consumed or expired: the request stays as it is
+            return revoke_in(conn, request, now_us=now_us, by=by, reason=reason), record
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        with self._transaction("read an approval") as conn:
+            row = conn.execute(_SELECT + " WHERE approval_id = %s", (approval_id,)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None:
+        if not digests:
+            return None
+        with self._transaction("find an approval") as conn:
+            row = conn.execute(_SELECT + " WHERE token_digest = ANY(%s) LIMIT 1", (list(digests),)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
+                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+        with self._transaction("consume an approval") as conn:
+            row = conn.execute(
+                "UPDATE irgov_approvals SET status = 'consumed', consumed_us = %s, consumed_by = %s, "
+                "finished_us = %s WHERE approval_id = %s AND tenant_id = %s AND ir_hash = %s "
+                "AND status = 'pending' AND expires_us > %s" + _RETURNING,
+                (now_us, consumed_by, now_us, approval_id, tenant_id, ir_hash, now_us)).fetchone()
+            if row is not None:
+                append_event_in_transaction(conn, self.schema, event)
+                return ConsumeOutcome(None, _row_to_record(row))
+            # Not consumable: say why with the row locked, and record what follows from it
+            # (a first expiry, a counted mismatch, a revocation).
+            row = conn.execute(_SELECT + " WHERE approval_id = %s FOR UPDATE", (approval_id,)).fetchone()
+            if row is None:
+                return ConsumeOutcome(ConsumeReason.TOKEN_NOT_FOUND, None)
+            before = _row_to_record(row)
+            decision = decide_consume(before, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
+                                      consumed_by=consumed_by, max_mismatches=max_mismatches)
+            if decision[0] is None:  # cannot happen: the conditional update would have matched
+                raise StoreError(f"approval `{approval_id}` changed during its consumption")
+            if decision[1] != before:
+                self._update(conn, decision[1])
+            return outcome(decision)
+
+    @staticmethod
+    def _update(conn: Any, record: ApprovalRecord) -> None:
+        columns = [c for c in _COLUMNS if c != "approval_id"]
+        values = _record_values(record)
+        conn.execute("UPDATE irgov_approvals SET " + ", ".join(f"{c} = %s" for c in columns)
+                     + " WHERE approval_id = %s", (*(values[c] for c in columns), record.approval_id))
+
+    def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
+        with self._transaction("expire an approval") as conn:
+            changed = conn.execute(
+                "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = expires_us "
+                "WHERE approval_id = %s AND status = 'pending' AND expires_us <= %s",
+                (approval_id, now_us)).rowcount == 1
+            row = conn.execute(_SELECT + " WHERE approval_id = %s", (approval_id,)).fetchone()
+        return (_row_to_record(row) if row else None), changed
+
+    def revoke(self, approval_id: str, *, now_us: int, by: str | None,
+               reason: str | None) -> tuple[ApprovalRecord | None, bool]:
+        with self._transaction("revoke an approval") as conn:
+            changed = conn.execute(
+                "UPDATE irgov_approvals SET status = 'revoked', revoked_us = %s, revoked_by = %s, "
+                "revoke_reason = %s, finished_us = %s WHERE approval_id = %s AND status = 'pending' "
+                "AND expires_us > %s", (now_us, by, reason, now_us, approval_id, now_us)).rowcount == 1
+            row = conn.execute(_SELECT + " WHERE approval_id = %s", (approval_id,)).fetchone()
+        return (_row_to_record(row) if row else None), changed
+
+    def list_page(self, tenant_id: str, *, status: ApprovalStatus | None, limit: int, cursor: str | None,
+                  now_us: int) -> tuple[list[ApprovalRecord], str | None]:
+        where = ["tenant_id = %s"]
+        params: list[Any] = [tenant_id]
+        if cursor is not None:
+            created_us, approval_id = decode_cursor(cursor)
+            where.append("(created_us < %s OR (created_us = %s AND approval_id < %s))")
+            params += [created_us, created_us, approval_id]
+        if status is ApprovalStatus.PENDING:
+            where.append("status = 'pending' AND expires_us > %s")
+            params.append(now_us)
+        elif status is ApprovalStatus.EXPIRED:
+            where.append("(status = 'expired' OR (status = 'pending' AND expires_us <= %s))")
+            params.append(now_us)
+        elif status is not None:
+            where.append("status = %s")
+            params.append(status.value)
+        with self._transaction("list approvals") as conn:
+            rows = conn.execute(_SELECT + " WHERE " + " AND ".join(where)
+                                + " ORDER BY created_us DESC, approval_id DESC LIMIT %s", (*params, limit + 1)
+                                ).fetchall()
+        records = [_row_to_record(r) for r in rows]
+        if len(records) > limit:
+            return records[:limit], encode_cursor(records[limit - 1])
+        return records, None
+
+    def expire_due(self, now_us: int, limit: int) -> list[ApprovalRecord]:
+        with self._transaction("expire approvals") as conn:
+            # SKIP LOCKED: two sweepers share the due rows instead of waiting on each other.
+            rows = conn.execute(
+                "UPDATE irgov_approvals SET status = 'expired', expired_us = expires_us, finished_us = expires_us "
+                "WHERE approval_id IN (SELECT approval_id FROM irgov_approvals WHERE status = 'pending' "
+                "AND expires_us <= %s LIMIT %s FOR UPDATE SKIP LOCKED)" + _RETURNING, (now_us, limit)).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def purge(self, cutoff_us: int) -> int:
+        """Delete approvals finished before `cutoff_us`, ledger rows older than it, and outbox
+        events recorded before it: a relay must import them within the retention."""
+        with self._transaction("purge approvals") as conn:
+            removed = int(conn.execute("DELETE FROM irgov_approvals WHERE status <> 'pending' AND finished_us < %s",
+                                       (cutoff_us,)).rowcount)
+            conn.execute("DELETE FROM irgov_outbox WHERE created_at < %s", (format_timestamp(from_us(cutoff_us)),))
+            forgotten = purge_ledger(conn, cutoff_us)
+        if forgotten:
+            logger.info("purged %d ledger rows of %s", forgotten, self.address)
+        return removed
+
+    def close(self) -> None:
+        self._pool.close()

@@ -116,6 +116,7 @@ class PostgresApprovalStore:
         # The relay drains this schema's outbox table (events.sources.PostgresSource).
         self.outbox_url: str | None = self.address.secret_text()
         self._pid = os.getpid()
+        self._inherited: list[Any] = []
         self._pool = open_pool(self.address, what="postgresql store")
         try:
             self._migrate()
@@ -136,8 +137,11 @@ class PostgresApprovalStore:
         import psycopg
 
         if os.getpid() != self._pid:
-            # A forked child must not share its parent's connections (nor its pool's threads).
+            # A forked child must not share its parent's connections (nor its pool's threads):
+            # it opens its own pool and keeps the inherited one referenced, unused, so that no
+            # finaliser of the child closes a connection the parent is still using.
             self._pid = os.getpid()
+            self._inherited.append(self._pool)
             self._pool = open_pool(self.address, what="postgresql store")
         try:
             with self._pool.connection() as conn, conn.transaction():

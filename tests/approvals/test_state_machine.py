@@ -55,6 +55,7 @@ class ApprovalMachine(RuleBasedStateMachine):
     store_kind = "memory"
     redis_url = ""
     redis_prefix = ""
+    postgres_url = ""
     approvals = Bundle("approvals")
 
     @initialize()
@@ -66,6 +67,10 @@ class ApprovalMachine(RuleBasedStateMachine):
         elif self.store_kind == "redis":
             # a fresh prefix per example: examples never see each other's approvals
             url = redis_store_url(self.redis_url, f"{self.redis_prefix}{uuid.uuid4().hex[:8]}:")
+        elif self.store_kind == "postgres":
+            # a fresh schema per example, dropped at teardown
+            self.schema = f"irgov_test_sm_{uuid.uuid4().hex[:12]}"
+            url = f"{self.postgres_url}?schema={self.schema}"
         else:
             url = "memory://"
         self.service = ApprovalService(open_store(url), KeyRing.generate(), clock=self.clock,
@@ -77,6 +82,11 @@ class ApprovalMachine(RuleBasedStateMachine):
             self.service.store.close()
         if hasattr(self, "tmp"):
             self.tmp.cleanup()
+        if hasattr(self, "schema"):
+            import psycopg
+
+            with psycopg.connect(self.postgres_url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def _live(self, m: Model) -> bool:
         return m.status is ApprovalStatus.PENDING and _us(self.clock) < m.expires_us
@@ -176,6 +186,10 @@ class RedisApprovalMachine(ApprovalMachine):
     store_kind = "redis"
 
 
+class PostgresApprovalMachine(ApprovalMachine):
+    store_kind = "postgres"
+
+
 _settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
@@ -193,3 +207,10 @@ def test_state_machine_redis(redis_client: Any, redis_url: str, redis_prefix: st
     RedisApprovalMachine.redis_url = redis_url
     RedisApprovalMachine.redis_prefix = redis_prefix  # the fixture deletes every key under it
     run_state_machine_as_test(RedisApprovalMachine, settings=_settings)
+
+
+def test_state_machine_postgres(postgres_url: str) -> None:
+    from hypothesis.stateful import run_state_machine_as_test
+
+    PostgresApprovalMachine.postgres_url = postgres_url
+    run_state_machine_as_test(PostgresApprovalMachine, settings=_settings)

@@ -98,3 +98,30 @@ def test_survives_a_restart_and_schemas_are_apart(postgres_schema_url: str, post
         assert second.consume(token, tenant_id="acme", ir_hash=H1).success
     finally:
         second.store.close()
+
+
+def _consume_in_child(store: PostgresApprovalStore, key_text: str, token: str, results: Any) -> None:
+    service = ApprovalService(store, KeyRing.parse(key_text))
+    results.put(service.consume(token, tenant_id="acme", ir_hash=H1).success)
+
+
+def test_a_forked_child_opens_its_own_connections(postgres_schema_url: str) -> None:
+    import multiprocessing
+
+    key = KeyRing.generate()
+    service = ApprovalService(PostgresApprovalStore(postgres_schema_url), key)
+    try:
+        _, first = service.create("acme", H1)
+        _, second = service.create("acme", H1)
+        ctx = multiprocessing.get_context("fork")
+        results = ctx.Queue()
+        child = ctx.Process(target=_consume_in_child, args=(service.store, key.to_text(), first, results))
+        child.start()
+        assert results.get(timeout=60) is True
+        child.join(timeout=30)
+        assert child.exitcode == 0
+        # the parent's pooled connections still work after the child used and left its own
+        assert service.consume(second, tenant_id="acme", ir_hash=H1).success
+        assert not service.consume(first, tenant_id="acme", ir_hash=H1).success
+    finally:
+        service.store.close()

@@ -75,6 +75,9 @@ class GovernanceConfig:
     outbox: str = "sqlite:///./.irgov/outbox.db"
     event_sinks: tuple[str, ...] = ()
     event_retention_days: float = 7.0
+    relay_lease_seconds: float = 30.0
+    """how long a relay holds a tenant's events for a sink before another relay may take them
+    (the wait after a relay dies); longer than a sink's timeout"""
     api_keys: tuple[str, ...] = ()
     """`principal:role:tenant:key` entries for the standalone HTTP server; never logged"""
 

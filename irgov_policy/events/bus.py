@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from .envelope import Event
-from .outbox import MemoryOutbox, Outbox, SinkBacklog, outbox_from_url
+from .outbox import DEFAULT_LEASE_SECONDS, MemoryOutbox, Outbox, SinkBacklog, outbox_from_url
 from .relay import Relay, RetryPolicy, deliver_once, sink_name
 from .sources import SqliteSource, source_from_url
 
@@ -99,6 +99,7 @@ class EventBus:
         retry: RetryPolicy | None = None,
         poll_interval: float = 0.5,
         retention_seconds: float | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         autostart: bool = True,
         observers: bool = True,
     ) -> None:
@@ -106,7 +107,7 @@ class EventBus:
             outbox = outbox_from_url(outbox)
         self._outbox: Outbox = outbox if outbox is not None else MemoryOutbox(max_queue)
         self._relay = Relay(self._outbox, retry=retry, poll_interval=poll_interval,
-                            retention_seconds=retention_seconds)
+                            retention_seconds=retention_seconds, lease_seconds=lease_seconds)
         self._autostart = autostart
         self._sinks: list[Any] = []
         self._lock = threading.Lock()

@@ -69,6 +69,7 @@ def bus_from_config(config: GovernanceConfig, *, sources: Sequence[str] = (), **
     sinks = sinks_from_urls(config.event_sinks)
     outbox = outbox_from_url(config.outbox or DEFAULT_OUTBOX_URL)
     options.setdefault("retention_seconds", config.event_retention_days * 86400.0)
+    options.setdefault("lease_seconds", config.relay_lease_seconds)
     bus = EventBus(sinks, outbox=outbox, **options)
     try:
         for url in sources:

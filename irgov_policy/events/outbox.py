@@ -6,6 +6,7 @@ the SQLite file and the in-memory queue are delivered exactly the same way.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,15 +18,22 @@ from ..storage import StoreURL
 from .envelope import Event, format_timestamp
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "DEFAULT_OUTBOX_URL",
+    "Claim",
     "MemoryOutbox",
     "Outbox",
     "OutboxRecord",
     "SinkBacklog",
+    "lease_key",
     "outbox_from_url",
+    "tenants_to_claim",
 ]
 
 DEFAULT_OUTBOX_URL = "sqlite:///./.irgov/outbox.db"
+#: how long a relay holds a tenant's events for one sink without renewing its lease; longer than
+#: the sink timeout, so a relay waiting on a slow sink does not lose its lease in normal operation
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,31 @@ class SinkBacklog:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What one relay pass may deliver to one sink: the pending events of the tenants it leased,
+    in outbox order, and `floor`, a sequence number up to which every event was delivered to the
+    sink when the claim was made (the next pass reads after it)."""
+
+    records: list[OutboxRecord]
+    tenants: frozenset[str]
+    floor: int
+
+
+def lease_key(tenant_id: str | None) -> str:
+    """The lease table's key for a tenant: events without a tenant share the empty key (a tenant id
+    is never empty)."""
+    return tenant_id or ""
+
+
+def tenants_to_claim(waiting: Sequence[str], leased_elsewhere: int, relays: int) -> list[str]:
+    """The tenants one relay takes from `waiting` (free tenants with pending events, oldest event
+    first): its fair share of every tenant with work, counting those leased by the others, so that
+    the first relay to wake does not take everything while the others idle."""
+    share = math.ceil((len(waiting) + leased_elsewhere) / max(1, relays))
+    return list(waiting[:max(1, share)])
+
+
 class Outbox(Protocol):
     url: str
     durable: bool
@@ -74,6 +107,14 @@ class Outbox(Protocol):
     def mark_delivered(self, sink: str, event_ids: Sequence[str]) -> None: ...
 
     def mark_failed(self, sink: str, event_id: str, error: str, next_attempt_at: float) -> None: ...
+
+    def claim(self, sink: str, owner: str, after_seq: int, limit: int, lease_seconds: float) -> Claim: ...
+
+    def renew(self, sink: str, owner: str, delivered: Sequence[str], lease_seconds: float) -> frozenset[str]: ...
+
+    def release(self, sink: str, owner: str, delivered: Sequence[str]) -> None: ...
+
+    def retire(self, owner: str) -> None: ...
 
     def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]: ...
 
@@ -190,6 +231,25 @@ class MemoryOutbox:
                 if set(self._sinks) <= slot.delivered:
                     del self._slots[seq]
                     del self._by_id[event_id]
+
+    # One process holds the queue, so there is nobody to share it with: a claim is the pending list.
+    def claim(self, sink: str, owner: str, after_seq: int, limit: int, lease_seconds: float) -> Claim:
+        records = self.pending(sink, after_seq, limit)
+        return Claim(records, frozenset(lease_key(r.tenant_id) for r in records), after_seq)
+
+    def renew(self, sink: str, owner: str, delivered: Sequence[str], lease_seconds: float) -> frozenset[str]:
+        self.mark_delivered(sink, delivered)
+        return frozenset(self._tenants())
+
+    def _tenants(self) -> set[str]:
+        with self._lock:
+            return {lease_key(s.record.tenant_id) for s in self._slots.values()}
+
+    def release(self, sink: str, owner: str, delivered: Sequence[str]) -> None:
+        self.mark_delivered(sink, delivered)
+
+    def retire(self, owner: str) -> None:
+        return None
 
     def mark_failed(self, sink: str, event_id: str, error: str, next_attempt_at: float) -> None:
         with self._lock:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ..errors import EventError
 from ..storage import StoreURL, make_private_file
+from . import leases_sqlite
 from .envelope import Event, format_timestamp
-from .outbox import OutboxRecord, SinkBacklog
+from .outbox import Claim, OutboxRecord, SinkBacklog
 
 __all__ = [
     "DELIVERY_SCHEMA",
@@ -121,6 +122,7 @@ class SqliteOutbox:
             conn.execute("PRAGMA journal_mode=WAL")
             ensure_outbox_schema(conn)
             conn.executescript(DELIVERY_SCHEMA)
+            conn.executescript(leases_sqlite.LEASE_SCHEMA)
             conn.commit()
         except (OSError, sqlite3.Error) as exc:
             self.close()
@@ -207,17 +209,53 @@ class SqliteOutbox:
     def mark_delivered(self, sink: str, event_ids: Sequence[str]) -> None:
         if not event_ids:
             return
-        now = format_timestamp(datetime.now(UTC))
         conn = self._conn()
         self._set_sync(conn, False)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(
-                "INSERT INTO irgov_outbox_delivery (sink, event_id, attempts, delivered_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT(sink, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, "
-                "attempts = attempts + 1, next_attempt_at = NULL",
-                [(sink, event_id, now) for event_id in event_ids],
-            )
+            leases_sqlite.mark_delivered_in_transaction(conn, sink, event_ids, format_timestamp(datetime.now(UTC)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- leases: several relays on this file (`leases_sqlite`) --------------------------------
+
+    def claim(self, sink: str, owner: str, after_seq: int, limit: int, lease_seconds: float) -> Claim:
+        conn = self._conn()
+        self._set_sync(conn, False)
+        return leases_sqlite.claim(conn, sink, owner, after_seq, limit, lease_seconds)
+
+    def renew(self, sink: str, owner: str, delivered: Sequence[str], lease_seconds: float) -> frozenset[str]:
+        conn = self._conn()
+        self._set_sync(conn, False)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            leases_sqlite.mark_delivered_in_transaction(conn, sink, delivered, format_timestamp(datetime.now(UTC)))
+            held = leases_sqlite.renew(conn, sink, owner, lease_seconds)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return held
+
+    def release(self, sink: str, owner: str, delivered: Sequence[str]) -> None:
+        conn = self._conn()
+        self._set_sync(conn, False)
+        conn.execute("BEGIN IMMEDIATE")
+        try:  # the marks commit with the release: the next holder sees what was delivered
+            leases_sqlite.mark_delivered_in_transaction(conn, sink, delivered, format_timestamp(datetime.now(UTC)))
+            leases_sqlite.release(conn, sink, owner)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def retire(self, owner: str) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            leases_sqlite.retire(conn, owner)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -2,7 +2,10 @@
 
 One worker thread per sink, so a slow or dead sink only delays itself. Per sink, events go out in
 outbox order; after a failure that sink holds back the rest of the same tenant until a retry
-succeeds (order per tenant), while other tenants keep flowing. Retries back off exponentially,
+succeeds (order per tenant), while other tenants keep flowing. Several relays (threads, processes
+or hosts) may share one outbox: a pass claims a lease on each (sink, tenant) it delivers
+(`Outbox.claim`), renews it as it marks events delivered and releases it with the last marks, so
+one relay at a time sends a tenant's events to a sink. Retries back off exponentially,
 forever: at-least-once means an undelivered event stays pending, visible in `backlog`.
 A housekeeping thread imports attached sources and purges delivered events past retention.
 """
@@ -22,7 +25,8 @@ from typing import Any
 
 from ..errors import EventError
 from .envelope import Event
-from .outbox import Outbox, OutboxRecord
+from .outbox import DEFAULT_LEASE_SECONDS, Outbox, OutboxRecord, lease_key
+from .relay_owner import new_owner
 from .sources import OutboxSource
 
 __all__ = ["DeliveryFailed", "Relay", "RetryPolicy", "deliver_once", "sink_name"]
@@ -124,65 +128,75 @@ class _SinkWorker(threading.Thread):
             # Replays (possibly by another process) clear delivery marks behind the watermark.
             self._after = 0
             self._rescan_at = now + relay.rescan_interval
-        blocked: set[str | None] = set()
-        next_due = now + relay.poll_interval
+        claim = relay.outbox.claim(self.sink_name, relay.owner, self._after, relay.batch_size, relay.lease_seconds)
+        self._after = claim.floor
+        records = claim.records
+        if not records:
+            return relay.poll_interval
         delivered: list[str] = []
-        contiguous = True
-        records = relay.outbox.pending(self.sink_name, self._after, relay.batch_size)
+        try:
+            blocked = self._deliver_claimed(records, claim.tenants, delivered)
+        finally:
+            try:  # the marks commit with the release, so the next holder of a tenant sees them
+                relay.outbox.release(self.sink_name, relay.owner, delivered)
+            except Exception as exc:
+                logger.error("relay for sink %s cannot release its leases: %s", self.sink_name, exc)
+        if len(records) >= relay.batch_size and not blocked:
+            return 0.0
+        return max(0.0, min([time.time() + relay.poll_interval, *blocked.values()]) - time.time())
+
+    def _deliver_claimed(self, records: list[OutboxRecord], held: frozenset[str],
+                         delivered: list[str]) -> dict[str | None, float]:
+        """Deliver the claimed records in order; a tenant stops at its first failure or event not
+        yet due (order per tenant). `delivered` collects what still has to be marked. Returns the
+        blocked tenants with when to look at them again."""
+        relay = self.relay
+        blocked: dict[str | None, float] = {}
+        renew_at = time.monotonic() + relay.lease_seconds / 3
         # A sink with `deliver_many(events)` (all or nothing) gets runs of due events in one call;
         # after a failed run the rest of the pass goes one by one to find the failing event.
         batching = callable(getattr(self.sink, "deliver_many", None))
         index = 0
         while index < len(records):
-            record = records[index]
             if self.stopping.is_set():
                 break
-            if record.tenant_id in blocked:
-                contiguous = False
+            if len(delivered) >= 100 or time.monotonic() >= renew_at:
+                # Marks go out in chunks with a lease renewal; a lease lost meanwhile (it expired
+                # and another relay took the tenant) ends this relay's part for that tenant.
+                held = relay.outbox.renew(self.sink_name, relay.owner, delivered, relay.lease_seconds)
+                delivered.clear()
+                renew_at = time.monotonic() + relay.lease_seconds / 3
+            record = records[index]
+            if record.tenant_id in blocked or lease_key(record.tenant_id) not in held:
                 index += 1
                 continue
             if record.next_attempt_at is not None and record.next_attempt_at > time.time():
-                blocked.add(record.tenant_id)
-                next_due = min(next_due, record.next_attempt_at)
-                contiguous = False
+                blocked[record.tenant_id] = record.next_attempt_at
                 index += 1
                 continue
             if batching:
-                run = self._due_run(records, index, blocked)
+                run = self._due_run(records, index, blocked, held)
                 if len(run) > 1:
                     if self._deliver_many(run):
                         delivered.extend(r.event_id for r in run)
-                        if contiguous:
-                            self._after = run[-1].seq
                         index += len(run)
-                        if len(delivered) >= 100:
-                            relay.outbox.mark_delivered(self.sink_name, delivered)
-                            delivered = []
                         continue
                     batching = False
             if self._deliver(record):
                 delivered.append(record.event_id)
-                if contiguous:
-                    self._after = record.seq
             else:
-                blocked.add(record.tenant_id)
-                contiguous = False
-                next_due = min(next_due, time.time() + relay.retry.delay(record.attempts + 1))
-            if len(delivered) >= 100:
-                relay.outbox.mark_delivered(self.sink_name, delivered)
-                delivered = []
+                blocked[record.tenant_id] = time.time() + relay.retry.delay(record.attempts + 1)
             index += 1
-        relay.outbox.mark_delivered(self.sink_name, delivered)
-        if len(records) >= relay.batch_size and not blocked:
-            return 0.0
-        return max(0.0, next_due - time.time())
+        return blocked
 
     @staticmethod
-    def _due_run(records: list[OutboxRecord], start: int, blocked: set[str | None]) -> list[OutboxRecord]:
+    def _due_run(records: list[OutboxRecord], start: int, blocked: dict[str | None, float],
+                 held: frozenset[str]) -> list[OutboxRecord]:
         now = time.time()
         run: list[OutboxRecord] = []
         for record in records[start:start + 100]:
-            if record.tenant_id in blocked or (record.next_attempt_at is not None and record.next_attempt_at > now):
+            if record.tenant_id in blocked or lease_key(record.tenant_id) not in held \
+                    or (record.next_attempt_at is not None and record.next_attempt_at > now):
                 break
             run.append(record)
         return run
@@ -223,8 +237,13 @@ class Relay:
 
     def __init__(self, outbox: Outbox, *, retry: RetryPolicy | None = None, poll_interval: float = 0.5,
                  batch_size: int = 500, retention_seconds: float | None = None,
-                 rescan_interval: float = 30.0) -> None:
+                 rescan_interval: float = 30.0, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        if not lease_seconds > 0:
+            raise EventError(f"relay lease must be a positive number of seconds, not `{lease_seconds}`")
         self.outbox = outbox
+        self.lease_seconds = lease_seconds
+        #: names this relay in the outbox's leases: unique across hosts, processes and buses
+        self.owner = new_owner()
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -320,6 +339,11 @@ class Relay:
         for thread in [*workers, *([housekeeper] if housekeeper else [])]:
             thread.join(max(0.0, deadline - time.monotonic()))
             ended = ended and not thread.is_alive()
+        if workers and ended:
+            try:  # the other relays need not wait for this one's leases to expire
+                self.outbox.retire(self.owner)
+            except Exception as exc:
+                logger.debug("relay %s could not retire its leases: %s", self.owner, exc)
         return ended
 
     def import_sources(self) -> int:

@@ -145,7 +145,8 @@ def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = (), *, outbox: Ou
     factories = sink_factories() if config.event_sinks else {}
     all_sinks = [*(sink_from_url(url, factories) for url in config.event_sinks), *sinks]
     return EventBus(all_sinks, outbox=outbox if outbox is not None else config.outbox,
-                    retention_seconds=config.event_retention_days * 86400, autostart=autostart)
+                    retention_seconds=config.event_retention_days * 86400,
+                    lease_seconds=config.relay_lease_seconds, autostart=autostart)
 
 
 def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, keyring: KeyRing | None = None,

@@ -147,5 +147,14 @@ class ApiKeyAuth:
             raise _unauthorized("the api key is not valid")
         return found
 
+    def principal_for_digest(self, digest: str) -> Principal | None:
+        """The principal whose key has this `sha256:HEX` digest, or None (a key removed since):
+        lets a session opened with a key end when the key is withdrawn."""
+        found: Principal | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(entry.digest, digest):
+                found = entry.principal
+        return found
+
     def __call__(self, request: Request) -> Principal:
         return self.authenticate(request.headers.get("authorization"))

@@ -58,9 +58,10 @@ def _check_tenant(principal: Principal, tenant_id: Any) -> None:
         raise _forbidden_tenant(tenant_id)
 
 
-def create_router(governance: Governance, auth: Authenticator | None = None) -> APIRouter:
+def create_router(governance: Governance, auth: Authenticator | None = None, *, console: bool = True) -> APIRouter:
     """The API over `governance`. `auth` is a dependency returning a `Principal` (plain or
-    async); by default API keys from the configuration (`api_keys`, `IRGOV_API_KEYS`)."""
+    async); by default API keys from the configuration (`api_keys`, `IRGOV_API_KEYS`). With
+    `console`, the approvals console is served under `/console` (docs/console.md)."""
     authenticate: Authenticator = auth if auth is not None else ApiKeyAuth(governance.config.api_keys)
     limits = governance.engine.limits
 
@@ -263,4 +264,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None) -> 
                 "packs": packs}
         return JSONResponse(body, status_code=200 if report["status"] == "ok" else 503)
 
+    if console:
+        from .console import create_console_router
+
+        router.include_router(create_console_router(governance), prefix="/console")
     return router

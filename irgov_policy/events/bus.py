@@ -158,6 +158,8 @@ class EventBus:
         if isinstance(source, SqliteSource) and getattr(self._outbox, "same_file", None) is not None \
                 and self._outbox.same_file(source.path):  # type: ignore[attr-defined]
             return  # the store writes straight into this outbox
+        if getattr(source, "key", None) == getattr(self._outbox, "source_key", None):
+            return  # the PostgreSQL store's outbox table is this outbox
         self._relay.add_source(source)
         if self._autostart:
             self._relay.start()

@@ -296,8 +296,9 @@ class MemoryOutbox:
 
 
 def outbox_from_url(url: str) -> Outbox:
-    """`sqlite:///relative.db` or `sqlite:////absolute.db` (a durable file), or `memory://` (also
-    written `memory:` or `none`: the bounded in-memory queue)."""
+    """`sqlite:///relative.db` or `sqlite:////absolute.db` (a durable file), a PostgreSQL schema
+    `postgresql://host:port/dbname?schema=NAME` (shared by relays on several hosts), or `memory://`
+    (also written `memory:` or `none`: the bounded in-memory queue)."""
     text = url.strip()
     if text in ("memory:", "none", ""):
         return MemoryOutbox()
@@ -310,5 +311,9 @@ def outbox_from_url(url: str) -> Outbox:
 
         address.check_options((), what="sqlite outbox")
         return SqliteOutbox(address.sqlite_path())
+    if address.is_postgres:
+        from .outbox_postgres import PostgresOutbox
+
+        return PostgresOutbox(address)
     raise EventError(f"unsupported outbox address `{address}`: use `sqlite:///relative.db`, "
-                     "`sqlite:////absolute.db` or `memory://`")
+                     "`sqlite:////absolute.db`, `postgresql://host:port/dbname?schema=NAME` or `memory://`")

@@ -18,7 +18,7 @@ from irgov_policy.events.outbox import Outbox
 
 from .helpers import seed_event, wait_until
 
-OUTBOXES = ["sqlite"]
+OUTBOXES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SINK = "shared"
 
 
@@ -186,3 +186,33 @@ def test_a_relay_killed_on_this_host_frees_its_leases_at_once(tmp_path: Path) ->
         outbox.close()
     assert not owner_is_dead(new_owner())  # this process
     assert not owner_is_dead(f"elsewhere:{os.getpid() + 1}:{namespace}:{tag}")  # another host: expiry only
+
+
+@pytest.mark.postgres
+def test_the_postgresql_outbox_backs_the_bus_status_replay_tail_and_purge(postgres_schema_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from irgov_policy.approvals.store_postgres import PostgresApprovalStore
+    from irgov_policy.events import MemorySink
+
+    store = PostgresApprovalStore(postgres_schema_url)  # its outbox table is the bus's outbox
+    sink = MemorySink("memory")
+    bus = EventBus([sink], outbox=postgres_schema_url, poll_interval=0.02, observers=False)
+    try:
+        bus.attach_outbox(store.outbox_url or "")
+        assert bus.relay._sources == []  # nothing to import: the same table
+        published = _events(12, tenants=3)
+        for event in published:
+            bus.publish(event)
+        assert bus.flush(20) and sorted(sink.ids()) == sorted(e.id for e in published)
+        status = bus.status()
+        assert status.durable and status.sinks[0].delivered == 12 and status.pending == 0
+        assert [r.event_id for r in bus.outbox.recent(5)] == [e.id for e in published[-5:]]
+        assert [r.event_id for r in bus.outbox.recent(50, types=["ir.validated_reject"])] == []
+        assert bus.replay(datetime.now(UTC) - timedelta(hours=1)) == 12
+        assert bus.flush(20) and len(sink.ids()) == 24
+        assert bus.outbox.purge(["memory"], datetime.now(UTC) + timedelta(seconds=1)) == 12
+        assert bus.status().sinks[0].delivered == 0
+    finally:
+        bus.close()
+        store.close()

@@ -28,7 +28,7 @@ input is read up to 8 MiB and refused beyond (so `irgov check /dev/zero` ends at
 |---|---|
 | 0 | success (`check`: PASS; `diff`: the DAG matches the IR) |
 | 1 | usage, input or I/O error (`diff`: the DAG does not match) |
-| 2 | failing policy tests (`test`) |
+| 2 | failing policy tests (`test`); a schema not at this version's (`db status`) |
 | 3 | `check`: ESCALATE (a human must approve) |
 | 4 | `check`: REJECT |
 

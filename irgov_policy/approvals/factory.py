@@ -25,10 +25,12 @@ def _open_memory(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
 
 
 def _open_sqlite(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+    from ..storage.migrations import parse_auto_migrate
     from .store_sqlite import SQLiteApprovalStore
 
-    url.check_options((), what="sqlite store")
-    return SQLiteApprovalStore(url.sqlite_path())
+    options = url.check_options(("auto_migrate",), what="sqlite store")
+    return SQLiteApprovalStore(url.sqlite_path(),
+                               auto_migrate=parse_auto_migrate(options, default=True, what="sqlite store"))
 
 
 def _open_redis(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
@@ -55,8 +57,9 @@ _OPENERS: dict[str, Callable[[StoreURL, int | None], ApprovalStore]] = {
 
 def open_store(url: str | StoreURL, *, retention_seconds: int | None = None) -> ApprovalStore:
     """The store an address names: `memory://[?max_records=N]`, `sqlite:///relative.db`,
-    `sqlite:////absolute.db`, `redis://[user:password@]host:port/db[?options]`, `rediss://`, or
-    `postgresql://[user[:password]@]host[:port]/dbname[?schema=NAME]` (`postgres://`).
+    `sqlite:////absolute.db` (`?auto_migrate=false` refuses an older schema), `redis://[user:password@]host:port/db[?options]`, `rediss://`, or
+    `postgresql://[user[:password]@]host[:port]/dbname[?schema=NAME]` (`postgres://`; an older
+    schema is upgraded at start-up only with `auto_migrate=true`, else by `irgov db upgrade`).
 
     `retention_seconds` is how long a shared store (Redis) keeps finished approvals, their
     ledger entries and its outbox stream when the address sets no `retention` option."""

@@ -72,6 +72,8 @@ class ApprovalRequest:
     revoked_by: str | None = None
     revoked_us: int | None = None
     revoke_reason: str | None = None
+    #: the IR's `request_id` (from the decision), handed to the approval its grant creates
+    correlation_id: str | None = None
 
 
 REQUEST_FIELDS: tuple[str, ...] = tuple(ApprovalRequest.__dataclass_fields__)

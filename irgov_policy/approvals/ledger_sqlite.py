@@ -225,24 +225,34 @@ def legacy_ledger_path(store_path: Path) -> Path:
     return store_path.with_name(store_path.stem + ".ledger.db")
 
 
-def read_legacy_file(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the previous layout's ledger file (its WAL included)."""
+LegacyRows = dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]
+
+
+def read_legacy_file(path: Path) -> LegacyRows:
+    """Every row of the previous layout's ledger file (its WAL included), with its column names:
+    the store's tables may have gained columns since (schema_sqlite)."""
     conn = sqlite3.connect(path, timeout=30.0)
     try:
         present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in _TABLES if t in present}
+        tables: LegacyRows = {}
+        for table in _TABLES:
+            if table in present:
+                cursor = conn.execute(f"SELECT * FROM {table}")
+                tables[table] = (tuple(d[0] for d in cursor.description), cursor.fetchall())
+        return tables
     finally:
         conn.close()
 
 
-def import_legacy_file(conn: sqlite3.Connection, rows: Mapping[str, list[tuple[Any, ...]]]) -> int:
+def import_legacy_file(conn: sqlite3.Connection, rows: LegacyRows) -> int:
     """Inside a store transaction: copy the rows read by `read_legacy_file`; rows already present
     (an import that ran before, from another process) are kept as they are."""
     imported = 0
-    for table, table_rows in rows.items():
+    for table, (columns, table_rows) in rows.items():
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
         for row in table_rows:
-            marks = ", ".join("?" for _ in row)
-            imported += conn.execute(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", row).rowcount
+            imported += conn.execute(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", row).rowcount
     return imported
 
 

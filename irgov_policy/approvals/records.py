@@ -119,6 +119,8 @@ class ApprovalRecord:
     expired_us: int | None = None
     finished_us: int | None = None
     mismatches: int = 0
+    #: the IR's `request_id`, carried into every event of the approval as `meta.correlation_id`
+    correlation_id: str | None = None
 
     def __repr__(self) -> str:
         # The digest is not the token, but nothing that identifies the secret goes into logs.

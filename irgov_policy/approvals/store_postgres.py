@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
-from ..events.outbox_postgres import OUTBOX_SCHEMA, append_event_in_transaction
+from ..events.outbox_postgres import append_event_in_transaction
 from ..storage import StoreURL
+from ..storage.migrations import Step, check, parse_auto_migrate, postgres_versions, upgrade_postgres
 from ..storage.postgres_client import open_pool, postgres_schema, quoted
 from .ledger_postgres import (
-    LEDGER_SCHEMA,
     PostgresLedger,
     claim_for_grant,
     purge_ledger,
@@ -41,56 +41,19 @@ from .records import (
     encode_ttl,
     from_us,
 )
+from .schema_postgres import MIGRATION_LOCK, POSTGRES_COMPONENTS
 from .store import decide_consume, decode_cursor, encode_cursor, outcome
 
 __all__ = ["SCHEMA_VERSION", "PostgresApprovalStore"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-#: serialises schema creation between processes starting at once (CREATE ... IF NOT EXISTS races)
-_MIGRATION_LOCK = 0x6972676F
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS irgov_approvals (
-    approval_id   TEXT PRIMARY KEY,
-    tenant_id     TEXT NOT NULL,
-    ir_hash       TEXT NOT NULL,
-    token_kid     TEXT NOT NULL,
-    token_digest  TEXT NOT NULL UNIQUE,
-    status        TEXT NOT NULL CHECK (status IN ('pending', 'consumed', 'expired', 'revoked')),
-    ttl_seconds   TEXT NOT NULL,
-    created_us    BIGINT NOT NULL,
-    expires_us    BIGINT NOT NULL,
-    created_by    TEXT,
-    reason        TEXT,
-    consumed_us   BIGINT,
-    consumed_by   TEXT,
-    revoked_us    BIGINT,
-    revoked_by    TEXT,
-    revoke_reason TEXT,
-    expired_us    BIGINT,
-    finished_us   BIGINT,
-    mismatches    INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS irgov_approvals_tenant ON irgov_approvals (tenant_id, created_us DESC, approval_id DESC);
-CREATE INDEX IF NOT EXISTS irgov_approvals_due ON irgov_approvals (status, expires_us);
-CREATE INDEX IF NOT EXISTS irgov_approvals_finished ON irgov_approvals (finished_us);
-CREATE OR REPLACE FUNCTION irgov_approvals_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.status <> 'pending' AND NEW.status <> OLD.status THEN
-        RAISE EXCEPTION 'approval status only moves forward';
-    END IF;
-    RETURN NEW;
-END $$;
-DROP TRIGGER IF EXISTS irgov_approvals_forward_only ON irgov_approvals;
-CREATE TRIGGER irgov_approvals_forward_only BEFORE UPDATE OF status ON irgov_approvals
-    FOR EACH ROW EXECUTE FUNCTION irgov_approvals_forward_only();
-"""
+#: the approvals component's version this code writes (schema_postgres has every component's steps)
+SCHEMA_VERSION = POSTGRES_COMPONENTS[0].latest
 
 _COLUMNS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
             "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
-            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
+            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches", "correlation_id")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM irgov_approvals"
 _RETURNING = " RETURNING " + ", ".join(_COLUMNS)
 
@@ -110,16 +73,23 @@ def _record_values(record: ApprovalRecord) -> dict[str, Any]:
 
 
 class PostgresApprovalStore:
-    def __init__(self, url: str | StoreURL) -> None:
+    def __init__(self, url: str | StoreURL, *, upgrade: bool = False,
+                 progress: Callable[[str, Step], None] | None = None) -> None:
+        """An empty schema is created; an older one is upgraded only with the address option
+        `auto_migrate=true` (or `upgrade`, what `irgov db upgrade` passes), refused otherwise:
+        on a shared database, changing the schema is the operator's step, not a side effect of
+        whichever process starts first."""
         self.address = StoreURL.parse(url, what="approval store")
         self.schema = postgres_schema(self.address, what="postgresql store")
+        self.auto_migrate = upgrade or parse_auto_migrate(self.address.options, default=False,
+                                                          what="postgresql store")
         # The relay drains this schema's outbox table (events.sources.PostgresSource).
         self.outbox_url: str | None = self.address.secret_text()
         self._pid = os.getpid()
         self._inherited: list[Any] = []
         self._pool = open_pool(self.address, what="postgresql store")
         try:
-            self._migrate()
+            self._migrate(progress)
         except BaseException:
             self._pool.close()
             raise
@@ -152,23 +122,24 @@ class PostgresApprovalStore:
                 raise StoreError(f"approval already exists: {text}") from None
             raise StoreError(f"postgresql store `{self.address}`: cannot {what}: {text}") from None
 
-    def _migrate(self) -> None:
-        with self._transaction("prepare the schema") as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+    def _migrate(self, progress: Callable[[str, Step], None] | None) -> None:
+        where = f"postgresql store `{self.address}`"
+        with self._transaction("read the schema version") as conn:
+            found = postgres_versions(conn, self.schema)
+        if check(where, POSTGRES_COMPONENTS, found, upgrade_allowed=self.auto_migrate,
+                 setting="`auto_migrate=true` on the store's address"):
+            self.upgrade(progress)
+
+    def upgrade(self, progress: Callable[[str, Step], None] | None = None) -> list[tuple[str, int]]:
+        """Apply the missing steps of every component, one transaction each; what was applied."""
+        def prepare(conn: Any) -> None:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(self.schema)}")
-            conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
-                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'approvals'").fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"postgresql store `{self.address}` has approvals schema version {version}: "
-                                 f"this version knows up to {SCHEMA_VERSION}")
-            if version < 1:
-                conn.execute(_SCHEMA_V1)
-                conn.execute(LEDGER_SCHEMA)
-                conn.execute(OUTBOX_SCHEMA)
-                conn.execute("INSERT INTO irgov_schema_version VALUES ('approvals', 1), ('ledger', 1), "
-                             "('outbox', 1) ON CONFLICT (component) DO UPDATE SET version = excluded.version")
+
+        applied = upgrade_postgres(lambda: self._transaction("upgrade the schema"), POSTGRES_COMPONENTS,
+                                   lock_key=MIGRATION_LOCK, prepare=prepare, progress=progress)
+        for component, version in applied:
+            logger.info("postgresql store %s: %s schema upgraded to version %d", self.address, component, version)
+        return applied
 
     # -- the store interface -----------------------------------------------------------------
 

@@ -45,7 +45,7 @@ _LONGEST_TTL = 366 * 86_400  # bound for index trimming; the service refuses lon
 
 _FIELDS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
            "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
-           "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
+           "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches", "correlation_id")
 _INT_FIELDS = {"created_us", "expires_us", "consumed_us", "revoked_us", "expired_us", "finished_us", "mismatches"}
 
 

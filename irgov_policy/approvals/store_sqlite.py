@@ -22,11 +22,11 @@ from typing import Any
 
 from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
-from ..events.outbox_sqlite import append_event_in_transaction, ensure_outbox_schema
+from ..events.outbox_sqlite import append_event_in_transaction
 from ..storage import StoreURL, make_private_file
+from ..storage.migrations import check, sqlite_versions, upgrade_sqlite
 from .ledger_records import ApprovalRequest, Ledger
 from .ledger_sqlite import (
-    LEDGER_SCHEMA,
     SQLiteLedger,
     claim_for_grant,
     purge_ledger,
@@ -43,51 +43,20 @@ from .records import (
     encode_ttl,
     from_us,
 )
+from .schema_sqlite import SQLITE_COMPONENTS
 from .store import decide_consume, decode_cursor, encode_cursor, outcome
 
 __all__ = ["SCHEMA_VERSION", "SQLiteApprovalStore"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: the approvals component's version this code writes (schema_sqlite has every component's steps)
+SCHEMA_VERSION = SQLITE_COMPONENTS[0].latest
 BUSY_TIMEOUT_MS = 30_000
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS irgov_approvals (
-    approval_id   TEXT PRIMARY KEY,
-    tenant_id     TEXT NOT NULL,
-    ir_hash       TEXT NOT NULL,
-    token_kid     TEXT NOT NULL,
-    token_digest  TEXT NOT NULL UNIQUE,
-    status        TEXT NOT NULL CHECK (status IN ('pending', 'consumed', 'expired', 'revoked')),
-    ttl_seconds   TEXT NOT NULL,
-    created_us    INTEGER NOT NULL,
-    expires_us    INTEGER NOT NULL,
-    created_by    TEXT,
-    reason        TEXT,
-    consumed_us   INTEGER,
-    consumed_by   TEXT,
-    revoked_us    INTEGER,
-    revoked_by    TEXT,
-    revoke_reason TEXT,
-    expired_us    INTEGER,
-    finished_us   INTEGER,
-    mismatches    INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS irgov_approvals_tenant ON irgov_approvals (tenant_id, created_us DESC, approval_id DESC);
-CREATE INDEX IF NOT EXISTS irgov_approvals_due ON irgov_approvals (status, expires_us);
-CREATE INDEX IF NOT EXISTS irgov_approvals_finished ON irgov_approvals (finished_us);
-CREATE TRIGGER IF NOT EXISTS irgov_approvals_forward_only
-BEFORE UPDATE OF status ON irgov_approvals
-WHEN OLD.status <> 'pending' AND NEW.status <> OLD.status
-BEGIN
-    SELECT RAISE(ABORT, 'approval status only moves forward');
-END;
-"""
 
 _COLUMNS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
             "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
-            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches")
+            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches", "correlation_id")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM irgov_approvals"
 
 
@@ -111,8 +80,11 @@ def _record_values(record: ApprovalRecord) -> tuple[Any, ...]:
 
 
 class SQLiteApprovalStore:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, auto_migrate: bool = True) -> None:
+        """`auto_migrate` (the address option, on by default for this embedded store) upgrades an
+        older schema at start-up; off, an older schema is refused until `irgov db upgrade`."""
         self.path = Path(path).resolve()
+        self.auto_migrate = auto_migrate
         self.outbox_url: str | None = StoreURL.for_sqlite_file(self.path).text
         self._local = threading.local()
         self._all_lock = threading.Lock()
@@ -188,29 +160,17 @@ class SQLiteApprovalStore:
             raise StoreError(f"sqlite database `{self.path}`: {exc}") from None
 
     def _migrate(self) -> None:
+        """Check the schema's versions and apply the missing steps (schema_sqlite), each in its
+        own transaction; a newer schema, or an older one without `auto_migrate`, is refused."""
+        where = f"sqlite database `{self.path}`"
         try:
-            with self._write() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
-                             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-                row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'approvals'"
-                                   ).fetchone()
-                version = 0 if row is None else int(row[0])
-                if version > SCHEMA_VERSION:
-                    raise StoreError(f"sqlite database `{self.path}` has approvals schema version {version}: "
-                                     f"this version knows up to {SCHEMA_VERSION}")
-                if version < 1:
-                    for statement in _split(_SCHEMA_V1):
-                        conn.execute(statement)
-                    conn.execute("INSERT OR REPLACE INTO irgov_schema_version VALUES ('approvals', 1)")
-                # The ledger's tables live here too, so a grant is one transaction (ledger_sqlite).
-                for statement in _split(LEDGER_SCHEMA):
-                    conn.execute(statement)
-                conn.execute("INSERT OR IGNORE INTO irgov_schema_version VALUES ('ledger', 1)")
-            # The outbox shares this database so a consume and its event commit together.
-            # ensure_outbox_schema is idempotent and runs its own script, outside our transaction.
-            ensure_outbox_schema(self._conn())
+            conn = self._conn()
+            if check(where, SQLITE_COMPONENTS, sqlite_versions(conn), upgrade_allowed=self.auto_migrate,
+                     setting="`auto_migrate=true` on the store's address"):
+                for component, version in upgrade_sqlite(conn, SQLITE_COMPONENTS):
+                    logger.info("%s: %s schema upgraded to version %d", where, component, version)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot prepare sqlite database `{self.path}`: {exc}") from None
+            raise StoreError(f"cannot prepare {where}: {exc}") from None
 
     # -- the store interface -----------------------------------------------------------------
 
@@ -420,18 +380,4 @@ class SQLiteApprovalStore:
             except sqlite3.Error:
                 logger.debug("closing an sqlite connection of %s failed", self.path)
         self._local = threading.local()
-
-
-def _split(script: str) -> list[str]:
-    """Statements of a script, keeping trigger bodies whole (executescript would commit)."""
-    statements: list[str] = []
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
-    return statements
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("approvals_cmd", "approvals_group"),
     "bundle": ("bundle_cmd", "bundle_group"),
     "check": ("check_cmd", "check_command"),
+    "db": ("db_cmd", "db_group"),
     "diff": ("diff_cmd", "diff_command"),
     "events": ("events_cmd", "events_group"),
     "hash": ("hash_cmd", "hash_command"),

@@ -16,15 +16,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import EventError
+from ..errors import EventError, StoreError
 from ..storage import StoreURL, make_private_file
+from ..storage.migrations import Component, Step, check, sqlite_versions, upgrade_sqlite
 from . import leases_sqlite
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
 
 __all__ = [
     "DELIVERY_SCHEMA",
+    "OUTBOX_COMPONENT",
+    "OUTBOX_FILE_COMPONENTS",
     "OUTBOX_SCHEMA",
+    "RELAY_COMPONENT",
     "SqliteOutbox",
     "append_event_in_transaction",
     "ensure_outbox_schema",
@@ -78,6 +82,17 @@ CREATE TABLE IF NOT EXISTS irgov_outbox_source (
 );
 """
 
+#: the outbox table as migration steps (storage.migrations); the approval store's file has it too
+OUTBOX_COMPONENT = Component("outbox", (
+    Step(1, "outbox table and its tenant index", OUTBOX_SCHEMA),
+))
+#: the relay's own tables (delivery marks, source cursors), only in a relay's outbox file
+RELAY_COMPONENT = Component("relay", (
+    Step(1, "delivery marks, source cursors and the outbox's age index", DELIVERY_SCHEMA),
+    Step(2, "relay leases per (sink, tenant) and relay presence per sink", leases_sqlite.LEASE_SCHEMA),
+))
+OUTBOX_FILE_COMPONENTS = (OUTBOX_COMPONENT, RELAY_COMPONENT)
+
 _RECORD_COLUMNS = "o.seq, o.event_id, o.tenant_id, o.type, o.critical, o.body, o.created_at"
 
 
@@ -120,10 +135,13 @@ class SqliteOutbox:
             make_private_file(Path(self.path))
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            ensure_outbox_schema(conn)
-            conn.executescript(DELIVERY_SCHEMA)
-            conn.executescript(leases_sqlite.LEASE_SCHEMA)
-            conn.commit()
+            # The embedded outbox upgrades itself at start-up; a newer schema is refused.
+            if check(f"outbox `{self.path}`", OUTBOX_FILE_COMPONENTS, sqlite_versions(conn),
+                     upgrade_allowed=True, setting="nothing"):
+                upgrade_sqlite(conn, OUTBOX_FILE_COMPONENTS)
+        except StoreError as exc:
+            self.close()
+            raise EventError(str(exc)) from None
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise EventError(f"cannot open the outbox `{self.path}`: {exc}") from exc

@@ -18,8 +18,8 @@ from .url import StoreURL
 
 __all__ = ["LIBPQ_OPTIONS", "POSTGRES_OPTIONS", "connect", "open_pool", "postgres_schema", "quoted"]
 
-#: options this package reads itself
-POSTGRES_OPTIONS = ("schema", "pool_size")
+#: options this package reads itself (`auto_migrate`: storage.migrations, read by the store)
+POSTGRES_OPTIONS = ("schema", "pool_size", "auto_migrate")
 #: libpq options an address may carry through to the server connection
 LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
                  "target_session_attrs")

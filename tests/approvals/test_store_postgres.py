@@ -62,7 +62,7 @@ def test_schema_version_and_forward_only_trigger(postgres_schema_url: str) -> No
         assert service.consume(token, tenant_id="acme", ir_hash=H1).success
         with _admin(postgres_schema_url) as conn:
             versions = dict(conn.execute(f'SELECT component, version FROM "{schema}".irgov_schema_version'))
-            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 1, "outbox": 1}
+            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 2, "outbox": 1}
             with pytest.raises(Exception, match="only moves forward"):
                 conn.execute(f"UPDATE \"{schema}\".irgov_approvals SET status = 'pending' WHERE approval_id = %s",
                              (approval.approval_id,))
@@ -75,7 +75,7 @@ def test_refuses_a_newer_schema(postgres_schema_url: str) -> None:
     with _admin(postgres_schema_url) as conn:
         conn.execute(f"UPDATE \"{_schema(postgres_schema_url)}\".irgov_schema_version SET version = 99 "
                      "WHERE component = 'approvals'")
-    with pytest.raises(StoreError, match="approvals schema version 99: this version knows up to 1") as info:
+    with pytest.raises(StoreError, match=f"approvals schema version 99: this version knows up to {SCHEMA_VERSION}") as info:
         PostgresApprovalStore(postgres_schema_url)
     assert "\n" not in str(info.value)
 

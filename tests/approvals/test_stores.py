@@ -11,7 +11,7 @@ import pytest
 
 from irgov_policy.approvals import ApprovalService, ApprovalStatus, KeyRing, MemoryApprovalStore, open_store
 from irgov_policy.approvals.store_redis import RedisApprovalStore
-from irgov_policy.approvals.store_sqlite import SQLiteApprovalStore
+from irgov_policy.approvals.store_sqlite import SCHEMA_VERSION, SQLiteApprovalStore
 from irgov_policy.errors import StoreError
 
 from .conftest import redis_store_url
@@ -26,7 +26,7 @@ def test_sqlite_settings_and_schema(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
         assert conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'approvals'"
-                            ).fetchone()[0] == 1
+                            ).fetchone()[0] == SCHEMA_VERSION
         assert store.outbox_url == f"sqlite:///{(tmp_path / 'sub' / 'a.db').resolve()}"
         service = ApprovalService(store, KeyRing.generate())
         approval, token = service.create("acme", H1)
@@ -130,7 +130,7 @@ def test_redis_purge_removes_every_key(redis_client: Any, redis_url: str, redis_
     ("nothing", "must look like"),
     ("ftp://host", "unknown scheme `ftp`"),
     ("sqlite://", "must be `sqlite:///relative.db`"),
-    ("sqlite:///a.db?x=1", "takes no options"),
+    ("sqlite:///a.db?x=1", "unknown sqlite store option `x`.*known are `auto_migrate`"),
     ("memory://?max_records=0", "positive integer"),
     ("memory://?size=3", "unknown memory store option `size`"),
     ("redis://127.0.0.1:6379/15?colour=blue", "unknown redis store option `colour`"),

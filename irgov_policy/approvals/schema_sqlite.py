@@ -1,0 +1,64 @@
+"""The schema of the SQLite approval store's database, as numbered migration steps.
+
+One file holds three components: `approvals` (the approvals table and its forward-only trigger),
+`ledger` (decisions, submitters, approval requests) and `outbox` (the events a store change
+records in its own transaction; the step list is the outbox module's, shared with the relay's
+outbox file). Step 1 of each is the layout the first release created with `CREATE ... IF NOT
+EXISTS`, so a database of that release, which may lack a version row, is taken over unchanged.
+A new step is appended to its component's list, never edited once released (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+from ..events.outbox_sqlite import OUTBOX_COMPONENT
+from ..storage.migrations import Component, Step
+from .ledger_sqlite import LEDGER_SCHEMA
+
+__all__ = ["APPROVALS_V1", "SQLITE_COMPONENTS"]
+
+APPROVALS_V1 = """
+CREATE TABLE IF NOT EXISTS irgov_approvals (
+    approval_id   TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    ir_hash       TEXT NOT NULL,
+    token_kid     TEXT NOT NULL,
+    token_digest  TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'consumed', 'expired', 'revoked')),
+    ttl_seconds   TEXT NOT NULL,
+    created_us    INTEGER NOT NULL,
+    expires_us    INTEGER NOT NULL,
+    created_by    TEXT,
+    reason        TEXT,
+    consumed_us   INTEGER,
+    consumed_by   TEXT,
+    revoked_us    INTEGER,
+    revoked_by    TEXT,
+    revoke_reason TEXT,
+    expired_us    INTEGER,
+    finished_us   INTEGER,
+    mismatches    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS irgov_approvals_tenant ON irgov_approvals (tenant_id, created_us DESC, approval_id DESC);
+CREATE INDEX IF NOT EXISTS irgov_approvals_due ON irgov_approvals (status, expires_us);
+CREATE INDEX IF NOT EXISTS irgov_approvals_finished ON irgov_approvals (finished_us);
+CREATE TRIGGER IF NOT EXISTS irgov_approvals_forward_only
+BEFORE UPDATE OF status ON irgov_approvals
+WHEN OLD.status <> 'pending' AND NEW.status <> OLD.status
+BEGIN
+    SELECT RAISE(ABORT, 'approval status only moves forward');
+END;
+"""
+
+SQLITE_COMPONENTS: tuple[Component, ...] = (
+    Component("approvals", (
+        Step(1, "approvals table, indexes and forward-only trigger", APPROVALS_V1),
+        Step(2, "approvals carry the IR's request id (events' meta.correlation_id)",
+             "ALTER TABLE irgov_approvals ADD COLUMN correlation_id TEXT;"),
+    )),
+    Component("ledger", (
+        Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),
+        Step(2, "approval requests carry the IR's request id (events' meta.correlation_id)",
+             "ALTER TABLE irgov_approval_requests ADD COLUMN correlation_id TEXT;"),
+    )),
+    OUTBOX_COMPONENT,
+)

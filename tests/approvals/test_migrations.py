@@ -141,14 +141,14 @@ def test_sqlite_without_auto_migrate_refuses_then_db_upgrade_upgrades(tmp_path: 
     status = _cli("db", "status", "--store", url, "--outbox", outbox)
     assert status.exit_code == 2, status.output
     assert "approvals  version 1, this version writes 2: upgrade needed" in status.output
-    assert "relay      version 0, this version writes 1: not created" in status.output
+    assert "relay      version 0, this version writes 2: not created" in status.output
     assert not (tmp_path / "outbox.db").exists()  # status changes nothing
 
     upgrade = _cli("db", "upgrade", "--store", url, "--outbox", outbox)
     assert upgrade.exit_code == 0, upgrade.output
     assert "approvals -> version 2: approvals carry the IR's request id" in upgrade.output
     assert "ledger -> version 2" in upgrade.output and "approvals -> version 1" not in upgrade.output
-    assert "relay -> version 1" in upgrade.output and upgrade.output.rstrip().endswith("6 step(s) applied")
+    assert "relay -> version 2" in upgrade.output and upgrade.output.rstrip().endswith("6 step(s) applied")
     assert _versions(path) == LATEST
     again = _cli("db", "upgrade", "--store", url, "--outbox", outbox)
     assert again.exit_code == 0 and again.output.rstrip().endswith("already up to date")

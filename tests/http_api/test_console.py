@@ -290,3 +290,16 @@ def test_live_feed_sends_the_queue(api: TestClient, gov: Governance) -> None:
         assert next(lines) == "event: queue"
         data = next(lines)
         assert data.startswith("data: ") and '"waiting":1' in data and "dns change" in data
+
+
+def test_browser_tests_skip_without_chromium_and_fail_when_required(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    from . import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("IRGOV_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium at"):
+        browser.require_browser()
+    monkeypatch.setenv("IRGOV_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="IRGOV_REQUIRE_BROWSER=1 but no chromium"):
+        browser.require_browser()

@@ -7,10 +7,14 @@ integer of more than 4,300 digits. Each of those lets two readers disagree about
 says, or escapes as an exception that is not an input error, so each is refused here with the
 JSON pointer of the problem.
 
-The fast path is the C parser of `json` with hooks that cost only where they are needed: one
-per object (duplicate keys), one per number (range), and checks on the text that run at C speed
-(bracket counts, a search for surrogate escapes) before a walk over containers only. Locating a problem re-reads the document
-slowly; only refused documents pay for it.
+Two readers give the same answers (a property test holds them to it). The fast one is `jiter`
+(Rust), which itself refuses duplicate keys, NaN and Infinity, lone surrogates and invalid UTF-8,
+followed by one walk over the decoded values for nesting and number ranges. Any document it
+does not accept is read again by the exact one, which names the problem: the C parser of `json`
+with a hook per object (duplicate keys) and per number (range), checks on the text that run at C
+speed (bracket counts, a search for surrogate escapes) and a walk over containers only. Locating
+a problem re-reads the document slowly; only refused documents pay for it. Without `jiter` (a
+platform without its wheels) every document takes the exact reader.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ import re
 from typing import IO, Any
 
 from .errors import InputProblem, IRInputError
+
+_jiter: Any
+try:
+    import jiter as _jiter
+except ImportError:  # pragma: no cover - a platform without its wheels
+    _jiter = None
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -205,6 +215,53 @@ def _locate_problems(text: str) -> list[InputProblem]:
 
 
 _CONTAINERS = (dict, list)
+# Built once: `json.loads` with a hook builds a decoder and its scanner on every call. The C
+# scanner keeps no state across calls but a memo of keys, which another thread can only clear.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
+                            parse_int=_checked_int, parse_float=_checked_float)
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _fast_read(raw: bytes, max_depth: int) -> Any:
+    """The document read by `jiter`, or `_UNREAD` when it or the walk refuses it (the exact reader
+    then decides and names the problem). The walk visits each container once, checking what
+    `jiter` does not: the nesting and that numbers are interoperable (it reads `1e400` as
+    infinity and keeps integers of any size)."""
+    try:
+        value = _jiter.from_json(raw, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode=False)
+    except ValueError:
+        return _UNREAD
+    kind = type(value)
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _UNREAD
+    if kind is float:
+        return _UNREAD if value in _INFINITIES else value
+    if kind is not dict and kind is not list:
+        return value
+    level = [value]
+    depth = 1
+    while level:
+        if depth > max_depth:
+            return _UNREAD
+        deeper = []
+        for node in level:
+            for inner in node.values() if type(node) is dict else node:
+                kind = type(inner)
+                if kind is str:
+                    continue
+                if kind is dict or kind is list:
+                    deeper.append(inner)
+                elif kind is int:
+                    if not -MAX_SAFE_INTEGER <= inner <= MAX_SAFE_INTEGER:
+                        return _UNREAD
+                elif kind is float and inner in _INFINITIES:
+                    return _UNREAD
+        level = deeper
+        depth += 1
+    return value
+
+
+_UNREAD: Any = object()
 
 
 def _too_deep(text: str, value: Any, max_depth: int) -> bool:
@@ -250,23 +307,30 @@ def loads_strict(
             raise IRInputError([InputProblem("", f"document of {len(data)} characters exceeds the limit of "
                                                  f"{max_bytes} bytes")])
         try:
-            size = len(data.encode("utf-8"))
+            raw = data.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise IRInputError([InputProblem("", f"document contains a lone utf-16 surrogate at character "
                                                  f"{exc.start}")]) from None
-        text = data
     else:
-        size = len(data)
-    if size > max_bytes:
-        raise IRInputError([InputProblem("", f"document of {size} bytes exceeds the limit of {max_bytes} bytes")])
-    if isinstance(data, bytes):
+        raw = data if type(data) is bytes else bytes(data)
+    if len(raw) > max_bytes:
+        raise IRInputError([InputProblem("", f"document of {len(raw)} bytes exceeds the limit of {max_bytes} bytes")])
+    if _jiter is not None:
+        value = _fast_read(raw, max_depth)
+        if value is not _UNREAD:
+            return value
+    return _exact_read(data if isinstance(data, str) else None, raw, max_depth)
+
+
+def _exact_read(text: str | None, raw: bytes, max_depth: int) -> Any:
+    """The exact reader (see the module's docstring): the value, or `IRInputError` naming the problem."""
+    if text is None:
         try:
-            text = data.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise IRInputError([InputProblem("", f"document is not valid utf-8 at byte {exc.start}")]) from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
-                           parse_int=_checked_int, parse_float=_checked_float)
+        value = _DECODER.decode(text)
     except _DuplicateKey as dup:
         raise IRInputError([InputProblem(_locate_duplicate(text, dup.key), f"duplicate key `{dup.key}`")]) from None
     except _BadConstant as bad:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from irgov_policy import strict_json
 from irgov_policy.errors import IRInputError
 from irgov_policy.strict_json import loads_strict, read_bounded
 
@@ -165,3 +166,47 @@ def test_any_duplicated_key_is_refused(value: dict[str, Any], data: st.DataObjec
     text = json.dumps(value)[:-1] + ", " + json.dumps(key) + ": 0}"
     with pytest.raises(IRInputError, match="duplicate key"):
         loads_strict(text)
+
+
+# The fast reader (jiter and a walk) against the exact one (json and hooks): same value or same refusal.
+def _exact(text: str) -> Any:
+    try:
+        return ("value", strict_json._exact_read(text, text.encode("utf-8", "surrogatepass"), 64))
+    except IRInputError as exc:
+        return ("refused", [(p.pointer, p.message) for p in exc.problems])
+
+
+_edges = st.sampled_from([
+    '{"a": 1, "a": 2}', "[NaN]", "[-Infinity]", "[1e400]", "[-1e309]", "[9007199254740992]",
+    "[-9007199254740991]", "[12345678901234567890123]", '["\\ud800"]', '{"\\udc00": 1}',
+    '["\\ud83d\\ude00"]', "[1.5e-400]", "[-0]", "[-0.0]", "[0.1]", '"x"', "1e999", "12345678901234567",
+    "[" * 64 + "]" * 64, "[" * 65 + "]" * 65, "[" * 300 + "]" * 300, '{"a": ' * 64 + "1" + "}" * 64,
+    '{"a": ' * 65 + "1" + "}" * 65, '["a\\u0000b"]', "[1,]", "[01]", "\ufeff[1]", '["\t"]', "[1] 2",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(_edges, json_values.map(json.dumps),
+                      st.tuples(json_values.map(json.dumps), st.integers(0, 40), st.text(max_size=3)).map(
+                          lambda t: t[0][:t[1]] + t[2] + t[0][t[1]:])))
+def test_the_fast_reader_agrees_with_the_exact_reader(text: str) -> None:
+    if strict_json._jiter is None:
+        pytest.skip("jiter is not installed: every document takes the exact reader")
+    expected = _exact(text)
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # a str that cannot be encoded is refused before either reader runs
+    fast = strict_json._fast_read(encoded, 64)
+    if fast is strict_json._UNREAD:
+        assert expected[0] == "refused", f"the fast reader refused what the exact one reads: {text!r}"
+    else:
+        assert expected == ("value", fast)
+        assert json.dumps(fast, sort_keys=True) == json.dumps(expected[1], sort_keys=True)
+    got = loads_strict(text) if expected[0] == "value" else None
+    if expected[0] == "value":
+        assert got == expected[1]
+    else:
+        with pytest.raises(IRInputError) as info:
+            loads_strict(text)
+        assert [(p.pointer, p.message) for p in info.value.problems] == expected[1]

@@ -80,6 +80,8 @@ class GovernanceConfig:
     (the wait after a relay dies); longer than a sink's timeout"""
     api_keys: tuple[str, ...] = ()
     """`principal:role:tenant:key` entries for the standalone HTTP server; never logged"""
+    metrics_public: bool = False
+    """`GET /metrics` answers without credentials (a scraper on a private network); else admin keys only"""
 
     def __repr__(self) -> str:
         # Secrets stay out of reprs, logs and tracebacks.

@@ -2,6 +2,9 @@
 
 SIGHUP reloads the rule packs (proved first; the set in force stays when the new one fails),
 in a thread of its own so the server keeps answering meanwhile. It never stops the server.
+With `--workers N` (N > 1, `serve_workers.py`) uvicorn's supervisor owns SIGHUP: it replaces
+the workers one by one, each loading the packs as they now are, and keeps a worker whose
+replacement does not start.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import click
 from ..errors import IrgovError, PluginError
 from ._common import fail, keep_exception_causes
 from .options import command_config, config_option, engine_option, outbox_option, packs_option, store_option
+from .serve_workers import check_shared_stores, prepare_metrics_dir, prepare_workers, run_workers
 
 if TYPE_CHECKING:
+    from ..config import GovernanceConfig
     from ..kernel import Governance
 
 __all__ = ["serve_command"]
@@ -34,9 +39,12 @@ logger = logging.getLogger(__name__)
 @engine_option
 @store_option
 @outbox_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="worker processes sharing the port; they share state through the configured stores only "
+                   "(memory:// is refused), and the one holding the store's lease runs the sweeper")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_command(host: str, port: int, log_level: str) -> None:
+def serve_command(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the HTTP API (validate, approvals, authorize, diff audit), built from the same
     configuration as every other verb. SIGHUP reloads the rule packs."""
     config = command_config()
@@ -46,6 +54,15 @@ def serve_command(host: str, port: int, log_level: str) -> None:
         from ..http import create_app
     except ImportError as exc:
         fail(f"`irgov serve` needs the `http` extra: pip install 'irgov-policy[http]' ({exc.name} is missing)")
+    try:
+        check_shared_stores(config, workers)
+    except IrgovError as exc:
+        fail(str(exc))
+    # Before the first metric exists, in this process and (inherited) in the workers.
+    prepare_metrics_dir(prepare_workers(config) if workers > 1 else None)
+    if workers > 1:
+        _serve_workers(config, host, port, workers, log_level)
+        return
     # Installed before the kernel is built: a SIGHUP while starting must not end the process.
     bind_kernel = _reload_on_hangup()
     try:
@@ -59,6 +76,23 @@ def serve_command(host: str, port: int, log_level: str) -> None:
     bind_kernel(app.state.governance)
     keep_exception_causes()
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _serve_workers(config: GovernanceConfig, host: str, port: int, workers: int, log_level: str) -> None:
+    # Built once here: a bad configuration is one line before any worker starts, and the key
+    # file and schema are created by one process rather than raced for by N.
+    from ..kernel import Governance
+
+    try:
+        kernel = Governance.from_config(config)
+    except PluginError:
+        raise
+    except IrgovError as exc:
+        fail(f"cannot start: {exc}")
+    kernel.close()
+    if not config.api_keys:
+        click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
+    run_workers(host, port, workers, log_level)
 
 
 def _reload_on_hangup() -> Callable[[Governance], None]:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import EventError
+from ..observability import metrics
 from .envelope import Event
 from .outbox import DEFAULT_LEASE_SECONDS, Outbox, OutboxRecord, lease_key
 from .relay_owner import new_owner
@@ -220,6 +221,7 @@ class _SinkWorker(threading.Thread):
             attempts = record.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
             relay.failures += 1
+            metrics.relay_failure(self.sink_name)
             logger.warning("event sink %s failed to deliver event %s (%s), attempt %d: %s",
                            self.sink_name, record.event_id, record.type, attempts, type(exc).__name__)
             try:

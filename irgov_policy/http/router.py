@@ -16,6 +16,7 @@ from ..kernel import REQUEST_STATUSES, Governance
 from ..text_rules import REQUEST_ID_PATTERN
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
 from .guard import authenticated_principal, guarded_route_class, strict_body
+from .metrics_route import METRICS_ROUTE, add_metrics_route
 from .problems import ProblemError, problem_responses
 from .schemas import (
     DAG_SCHEMA,
@@ -95,7 +96,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
         return ProblemError(422, "invalid-ir", "; ".join(f"{i['pointer']}: {i['message']}" for i in items),
                             errors=items)
 
-    router = APIRouter(route_class=guarded_route_class(authenticate, limits, public=PUBLIC_ROUTES),
+    public = PUBLIC_ROUTES | ({METRICS_ROUTE} if governance.config.metrics_public else set())
+    router = APIRouter(route_class=guarded_route_class(authenticate, limits, public=public),
                        tags=["governance"])
     errors_auth = problem_responses(401, 403)
     ir_schema = ir_body_schema()
@@ -264,6 +266,7 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
                 "packs": packs}
         return JSONResponse(body, status_code=200 if report["status"] == "ok" else 503)
 
+    add_metrics_route(router, governance)
     if console:
         from .console import create_console_router
 

@@ -23,6 +23,7 @@ from .._version import __version__
 from ..approvals import ApprovalService, ApprovalSweeper, ConsumeResult
 from ..approvals.ledger_records import DecisionEntry, Ledger
 from ..approvals.limits import FailureLimiter, consume_within_limits
+from ..approvals.sweeper import SWEEPER_LEASE
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
@@ -30,10 +31,12 @@ from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
+from ..observability import metrics, tracing
 from ..policy.active import ReloadResult
 from ..policy.decision import Decision, Status
 from ..policy.evaluator import PolicyEngine, publish_decision
 from ..policy.inventory import packs_in_force
+from ..storage.leases import Lease, lease_for
 from .build import build_parts, resolve_config
 from .health import HealthProbe
 from .packs import PackLifecycle
@@ -55,7 +58,8 @@ class Governance(ApprovalRequests):
 
     def __init__(self, config: GovernanceConfig, *, engine: PolicyEngine, approvals: ApprovalService,
                  ledger: Ledger, bus: EventBus, registry: HashRegistry | None = None,
-                 sweep_interval: float = DEFAULT_SWEEP_INTERVAL, lifecycle: PackLifecycle | None = None) -> None:
+                 sweep_interval: float = DEFAULT_SWEEP_INTERVAL, lifecycle: PackLifecycle | None = None,
+                 sweeper_lease: Lease | None = None) -> None:
         self.config = config
         self.pack_lifecycle = lifecycle if lifecycle is not None else PackLifecycle(config, engine, bus=bus)
         self.approvals = approvals
@@ -63,6 +67,8 @@ class Governance(ApprovalRequests):
         self.bus = bus
         self.registry = registry
         self.sweep_interval = sweep_interval
+        # Workers and hosts sharing the store elect one sweeper; without a lease this one sweeps.
+        self.sweeper_lease = sweeper_lease
         self._sweeper: ApprovalSweeper | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -78,13 +84,15 @@ class Governance(ApprovalRequests):
         parts = build_parts(resolve_config(config, environ=environ, **overrides), sinks=sinks)
         try:
             lifecycle = PackLifecycle(parts.config, parts.engine, bus=parts.bus)
+            lease = lease_for(parts.config.approval_store, SWEEPER_LEASE)
         except BaseException:
             for part in (parts.approvals.store, parts.bus):
                 with contextlib.suppress(Exception):
                     part.close()
             raise
         return cls(parts.config, engine=parts.engine, approvals=parts.approvals, ledger=parts.ledger,
-                   bus=parts.bus, registry=parts.registry, sweep_interval=sweep_interval, lifecycle=lifecycle)
+                   bus=parts.bus, registry=parts.registry, sweep_interval=sweep_interval, lifecycle=lifecycle,
+                   sweeper_lease=lease)
 
     @property
     def engine(self) -> PolicyEngine:
@@ -97,7 +105,7 @@ class Governance(ApprovalRequests):
         """Start the event relay, the approval sweeper and the pack watcher threads (idempotent)."""
         self.bus.start()
         if self._sweeper is None:
-            self._sweeper = ApprovalSweeper(self.approvals, self.sweep_interval).start()
+            self._sweeper = ApprovalSweeper(self.approvals, self.sweep_interval, lease=self.sweeper_lease).start()
         self.pack_lifecycle.start_watching()
         return self
 
@@ -109,7 +117,8 @@ class Governance(ApprovalRequests):
             from ..approvals import run_sweeper
 
             self._sweep_task = asyncio.get_running_loop().create_task(
-                run_sweeper(self.approvals, self.sweep_interval), name="irgov-approval-sweeper")
+                run_sweeper(self.approvals, self.sweep_interval, lease=self.sweeper_lease),
+                name="irgov-approval-sweeper")
         self.pack_lifecycle.start_watching()
         return self
 
@@ -136,7 +145,11 @@ class Governance(ApprovalRequests):
         if self._sweep_task is not None:
             self._sweep_task.cancel()
             self._sweep_task = None
-        for name, part in (("pack lifecycle", self.pack_lifecycle), ("bus", self.bus), ("approval store", self.approvals.store)):
+        parts: list[tuple[str, Any]] = [("pack lifecycle", self.pack_lifecycle), ("bus", self.bus),
+                                        ("approval store", self.approvals.store)]
+        if self.sweeper_lease is not None:
+            parts.insert(0, ("sweeper lease", self.sweeper_lease))
+        for name, part in parts:
             try:
                 part.close()
             except Exception as exc:  # closing is best effort; each part is tried
@@ -217,8 +230,21 @@ class Governance(ApprovalRequests):
 
     def _consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None) -> ConsumeResult:
         # Every consume, direct or through the gate, counts against the failed-consume limits.
-        return consume_within_limits(self.consume_limiter, self.approvals, self.bus, token, tenant_id=tenant_id,
-                                     ir_hash=ir_hash, consumed_by=consumed_by)
+        with tracing.span("consume", {"irgov.tenant_id": tenant_id, "irgov.ir_hash": ir_hash}) as span:
+            try:
+                result = consume_within_limits(self.consume_limiter, self.approvals, self.bus, token,
+                                               tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+            except RateLimitedError:
+                metrics.consume_failure("rate_limited")
+                tracing.set_attributes(span, success=False, reason="rate_limited")
+                raise
+            reason = None if result.reason is None else result.reason.value
+            tracing.set_attributes(span, success=result.success, reason=reason)
+        if result.success:
+            metrics.approval_state("consumed")
+        else:
+            metrics.consume_failure(reason or "unknown")
+        return result
 
     # -- diff audit and the gate -------------------------------------------------------------
 
@@ -231,10 +257,13 @@ class Governance(ApprovalRequests):
 
     def _audit(self, ir: IR, dag_nodes: Sequence[Any] | Mapping[str, Any], ir_digest: str | None, *,
                require_content: bool) -> DiffAuditResult:
-        nodes = parse_dag_nodes(dag_nodes) if isinstance(dag_nodes, Mapping) else dag_nodes
-        return run_audit(ir, nodes, algorithm=self.config.hash_algorithm,
-                         allowed_algorithms=self.config.allowed_algorithms, registry=self.registry,
-                         require_content=require_content, bus=self.bus, ir_digest=ir_digest)
+        with tracing.span("audit", {"irgov.tenant_id": ir.tenant_id}) as span:
+            nodes = parse_dag_nodes(dag_nodes) if isinstance(dag_nodes, Mapping) else dag_nodes
+            result = run_audit(ir, nodes, algorithm=self.config.hash_algorithm,
+                               allowed_algorithms=self.config.allowed_algorithms, registry=self.registry,
+                               require_content=require_content, bus=self.bus, ir_digest=ir_digest)
+            tracing.set_attributes(span, success=result.success)
+        return result
 
     def authorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                             dag_nodes: Sequence[Any] | Mapping[str, Any],

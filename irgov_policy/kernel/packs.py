@@ -14,10 +14,11 @@ from typing import Any
 from ..config import GovernanceConfig
 from ..events import EventBus
 from ..model import IR
+from ..observability import metrics, tracing
 from ..policy.active import PackSetHolder, ReloadResult
 from ..policy.decision import Decision
 from ..policy.decision_log import DecisionLog
-from ..policy.evaluator import PolicyEngine
+from ..policy.evaluator import BUDGET_EXCEEDED, RULE_ERROR, PolicyEngine
 from ..policy.inventory import packs_in_force
 from ..policy.shadow import ShadowEvaluator
 from ..policy.sources import load_pack_sources
@@ -60,7 +61,13 @@ class PackLifecycle:
                submitted_by: str | None) -> Decision:
         """Decide with the set in force (taken once), then shadow and log; never raises."""
         active = self.holder.active
-        decision = active.engine.evaluate(source, bus=bus)
+        with tracing.span("validate") as span:
+            decision = active.engine.evaluate(source, bus=bus)
+            tracing.set_attributes(span, status=str(decision.status), tenant_id=decision.tenant_id or None,
+                                   ir_hash=decision.ir_hash or None, pack_digest=active.digest)
+        codes = decision.violation_codes()
+        metrics.decision(str(decision.status), active.digest, decision.duration_us / 1e6,
+                         rule_errors=codes.count(RULE_ERROR), budget_hit=BUDGET_EXCEEDED in codes)
         shadow = self.shadow.compare(source, decision) if self.shadow is not None else None
         if self.decision_log is not None:
             self.decision_log.record(decision, source, submitted_by=submitted_by, packs_digest=active.digest,
@@ -71,6 +78,7 @@ class PackLifecycle:
         """Reload the active set (proved first; the last good one stays on failure) and the
         shadow set. The result is the active set's."""
         result = self.holder.reload(by=by, trigger=trigger)
+        metrics.pack_reload(result.ok)
         if self.shadow is not None:
             shadow = self.shadow.holder.reload(by=by, trigger=trigger)
             if not shadow.ok:

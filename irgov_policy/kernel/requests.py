@@ -25,6 +25,7 @@ from ..errors import (
     SeparationOfDutiesError,
 )
 from ..hashing import verify_digest
+from ..observability import metrics
 from ..policy.decision import Decision, Status
 from ..text_rules import (
     MAX_DIGEST_LENGTH,
@@ -109,6 +110,7 @@ class ApprovalRequests:
         self.ledger.insert_request(request)
         logger.info("approval request %s for ir %s of tenant %s by %s", request.request_id, ir_hash, tenant,
                     requested_by)
+        metrics.approval_state("requested")
         return ApprovalRequestView(request, None)
 
     def grant(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
@@ -134,6 +136,8 @@ class ApprovalRequests:
             reason=reason if reason is not None else request.reason)
         logger.info("approval request %s granted by %s as approval %s", request_id, approver,
                     approval.approval_id)
+        metrics.approval_state("granted")
+        metrics.time_to_approve((now_us() - request.created_us) / 1e6)
         return Grant(ApprovalRequestView(granted, approval), token)
 
     def break_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
@@ -168,6 +172,7 @@ class ApprovalRequests:
                                        changes={"state": RequestState.REVOKED, "revoked_by": by,
                                                 "revoked_us": now_us(), "revoke_reason": BREAK_GLASS + "not granted"})
             raise
+        metrics.approval_state("granted")
         logger.warning("break-glass: approval %s (request %s) for ir %s of tenant %s minted by %s with no "
                        "decision and no second person: %s", approval.approval_id, request.request_id, ir_hash,
                        tenant_id, by, reason)
@@ -216,4 +221,5 @@ class ApprovalRequests:
         # One operation of the store: the approval (while pending) and the request are revoked together.
         after, _ = self.approvals.revoke_request(request, by=by, reason=reason)
         logger.info("approval request %s revoked by %s", request_id, by)
+        metrics.approval_state("revoked")
         return self._view(after)

@@ -18,6 +18,7 @@ LAYERS = {
     "plugins": 0, "plugin_registry": 0, "config": 0,
     "storage": 1,
     "policy": 2, "approvals": 2, "audit": 2, "events": 2, "default_plugins": 2,
+    "observability": 0,
     "kernel": 3,
     "cli": 4, "http": 4, "integrations": 4, "testing": 4,
 }

@@ -166,7 +166,7 @@ def test_openapi_is_complete(client: TestClient) -> None:
         ("post", "/validate"), ("post", "/diff-audit"), ("post", "/authorize"), ("post", "/approvals"),
         ("post", "/approvals/{request_id}/grant"), ("post", "/approvals/consume"), ("get", "/approvals/{request_id}"),
         ("get", "/approvals"), ("post", "/approvals/{request_id}/revoke"), ("get", "/packs"), ("get", "/health"),
-        ("post", "/packs/reload"),
+        ("post", "/packs/reload"), ("get", "/metrics"),
     }
     found = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     assert found == expected

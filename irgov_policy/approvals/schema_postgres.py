@@ -7,14 +7,11 @@ A new step is appended to its component's list, never edited once released (docs
 
 from __future__ import annotations
 
-from ..events.outbox_postgres import OUTBOX_SCHEMA
+from ..events.outbox_postgres import MIGRATION_LOCK, PG_OUTBOX_COMPONENT
 from ..storage.migrations import Component, Step
 from .ledger_postgres import LEDGER_SCHEMA
 
 __all__ = ["APPROVALS_V1", "MIGRATION_LOCK", "POSTGRES_COMPONENTS"]
-
-#: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races)
-MIGRATION_LOCK = 0x6972676F
 
 APPROVALS_V1 = """
 CREATE TABLE IF NOT EXISTS irgov_approvals (
@@ -64,7 +61,5 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
         Step(2, "approval requests carry the IR's request id (events' meta.correlation_id)",
              "ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS correlation_id TEXT"),
     )),
-    Component("outbox", (
-        Step(1, "outbox table and its indexes", OUTBOX_SCHEMA),
-    )),
+    PG_OUTBOX_COMPONENT,  # the relay's own tables are the outbox's (events.outbox_postgres)
 )

@@ -18,9 +18,9 @@ from typing import Any
 from .outbox import Claim, OutboxRecord, tenants_to_claim
 from .relay_owner import owner_is_dead
 
-__all__ = ["LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
+__all__ = ["DELIVERY_SCHEMA", "LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
 
-LEASE_SCHEMA = """
+DELIVERY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_delivery (
     sink TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS irgov_outbox_source (
     source TEXT PRIMARY KEY,
     cursor TEXT NOT NULL
 );
+"""
+
+LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_lease (
     sink TEXT NOT NULL,
     tenant TEXT NOT NULL,

@@ -56,10 +56,8 @@ if TYPE_CHECKING:
     from .errors import SeparationOfDutiesError as SeparationOfDutiesError
     from .errors import SourceProblem as SourceProblem
     from .errors import StoreError as StoreError
-    from .errors import StoreTimeoutError as StoreTimeoutError
     from .events import BusStatus as BusStatus
     from .events import Event as Event
-    from .events import EventBatch as EventBatch
     from .events import EventBus as EventBus
     from .events import EventType as EventType
     from .events import MemorySink as MemorySink
@@ -76,6 +74,7 @@ if TYPE_CHECKING:
     from .kernel import Clearance as Clearance
     from .kernel import Governance as Governance
     from .kernel import Grant as Grant
+    from .kernel import RequestDetails as RequestDetails
     from .model import IR as IR
     from .model import InputLimits as InputLimits
     from .model import Step as Step
@@ -127,10 +126,8 @@ _WHERE = {
     "SeparationOfDutiesError": "errors",
     "SourceProblem": "errors",
     "StoreError": "errors",
-    "StoreTimeoutError": "errors",
     "BusStatus": "events",
     "Event": "events",
-    "EventBatch": "events",
     "EventBus": "events",
     "EventType": "events",
     "MemorySink": "events",
@@ -147,6 +144,7 @@ _WHERE = {
     "Clearance": "kernel",
     "Governance": "kernel",
     "Grant": "kernel",
+    "RequestDetails": "kernel",
     "IR": "model",
     "InputLimits": "model",
     "Step": "model",

@@ -38,9 +38,10 @@ class MemoryLedger:
             if submitted_by is not None:
                 self._submitters.setdefault(key, set()).add(submitted_by)
 
-    def get_decision(self, tenant_id: str, ir_hash: str) -> DecisionEntry | None:
+    def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
         with self.lock:
-            return self._decisions.get((tenant_id, ir_hash))
+            entry = self._decisions.get((tenant_id, ir_hash))
+        return entry if entry is None or with_snapshot else replace(entry, snapshot=None)
 
     def submitters(self, tenant_id: str, ir_hash: str) -> set[str]:
         with self.lock:

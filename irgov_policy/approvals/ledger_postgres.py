@@ -22,7 +22,7 @@ from .ledger_records import (
     encode_request_cursor,
 )
 
-__all__ = ["LEDGER_SCHEMA", "PostgresLedger", "claim_for_grant", "purge_ledger", "repair", "request_in",
+__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "PostgresLedger", "claim_for_grant", "purge_ledger", "repair", "request_in",
            "revoke_in"]
 
 LEDGER_SCHEMA = """
@@ -61,6 +61,13 @@ CREATE INDEX IF NOT EXISTS irgov_requests_tenant
     ON irgov_approval_requests (tenant_id, created_us DESC, request_id DESC);
 """
 
+#: the ledger's step that keeps what a human needs to judge an ESCALATE decision with it
+LEDGER_DECISION_DETAILS = """
+ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS step_count INTEGER;
+ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS intent_summary TEXT;
+ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS snapshot TEXT;
+"""
+_DECISION = "tenant_id, ir_hash, status, risk_tier, request_id, decided_us, step_count, intent_summary"
 _SELECT = f"SELECT {', '.join(REQUEST_FIELDS)} FROM irgov_approval_requests"
 
 
@@ -84,18 +91,21 @@ class PostgresLedger:
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
         with self._transaction("record a decision") as conn:
             conn.execute(
-                "INSERT INTO irgov_decisions (tenant_id, ir_hash, status, risk_tier, request_id, decided_us) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
+                f"INSERT INTO irgov_decisions ({_DECISION}, snapshot) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
                 "status = excluded.status, risk_tier = excluded.risk_tier, "
-                "request_id = excluded.request_id, decided_us = excluded.decided_us",
-                (entry.tenant_id, entry.ir_hash, entry.status, entry.risk_tier, entry.request_id, entry.decided_us))
+                "request_id = excluded.request_id, decided_us = excluded.decided_us, "
+                "step_count = excluded.step_count, intent_summary = excluded.intent_summary, "
+                "snapshot = excluded.snapshot",
+                (entry.tenant_id, entry.ir_hash, entry.status, entry.risk_tier, entry.request_id, entry.decided_us,
+                 entry.step_count, entry.intent_summary, entry.snapshot))
             if submitted_by is not None:
                 conn.execute("INSERT INTO irgov_submitters VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                              (entry.tenant_id, entry.ir_hash, submitted_by))
 
-    def get_decision(self, tenant_id: str, ir_hash: str) -> DecisionEntry | None:
+    def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
         with self._transaction("read a decision") as conn:
-            row = conn.execute("SELECT tenant_id, ir_hash, status, risk_tier, request_id, decided_us "
+            row = conn.execute(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
                                "FROM irgov_decisions WHERE tenant_id = %s AND ir_hash = %s",
                                (tenant_id, ir_hash)).fetchone()
         return DecisionEntry(*row) if row else None

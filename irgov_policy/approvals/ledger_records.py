@@ -48,12 +48,20 @@ class RequestState(StrEnum):
 
 @dataclass(frozen=True)
 class DecisionEntry:
+    """A decision the kernel made. An ESCALATE one also keeps what a human needs to judge it:
+    `step_count` and `intent_summary` (read with every entry, for lists) and `snapshot`, the
+    bounded JSON text of its steps, rule hits, violations and packs (`kernel.request_details`),
+    read only when asked for (`get_decision(..., with_snapshot=True)`)."""
+
     tenant_id: str
     ir_hash: str
     status: str
     risk_tier: int
     request_id: str | None
     decided_us: int
+    step_count: int | None = None
+    intent_summary: str | None = None
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,9 @@ class Ledger(Protocol):
 
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None: ...
 
-    def get_decision(self, tenant_id: str, ir_hash: str) -> DecisionEntry | None: ...
+    def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
+        """The decision on `ir_hash`; its `snapshot` is None unless `with_snapshot` (it is large)."""
+        ...
 
     def submitters(self, tenant_id: str, ir_hash: str) -> set[str]: ...
 

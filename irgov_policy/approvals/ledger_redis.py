@@ -29,6 +29,10 @@ from .redis_scripts import TRANSITION
 
 __all__ = ["RedisLedger"]
 
+#: the fields of a decision's hash read with every entry (the snapshot only when asked for)
+_DECISION_FIELDS = ("status", "risk_tier", "request_id", "has_request_id", "decided_us", "step_count",
+                    "intent_summary")
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,9 +64,14 @@ class RedisLedger:
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
         pipe = self._client.pipeline(transaction=True)
         key = self.decision_key(entry.tenant_id, entry.ir_hash)
-        pipe.hset(key, mapping={"status": entry.status, "risk_tier": entry.risk_tier,
-                                "request_id": entry.request_id or "", "decided_us": entry.decided_us,
-                                "has_request_id": int(entry.request_id is not None)})
+        fields: dict[str, Any] = {"status": entry.status, "risk_tier": entry.risk_tier,
+                                  "request_id": entry.request_id or "", "decided_us": entry.decided_us,
+                                  "has_request_id": int(entry.request_id is not None)}
+        optional = {"step_count": entry.step_count, "intent_summary": entry.intent_summary,
+                    "snapshot": entry.snapshot}
+        # A re-decision replaces the whole entry: a field it does not have is removed, not kept.
+        pipe.delete(key)
+        pipe.hset(key, mapping={**fields, **{k: v for k, v in optional.items() if v is not None}})
         pipe.expire(key, self.retention_seconds)
         if submitted_by is not None:
             skey = self.submitters_key(entry.tenant_id, entry.ir_hash)
@@ -70,13 +79,17 @@ class RedisLedger:
             pipe.expire(skey, self.retention_seconds)
         self._call("record a decision", pipe.execute)
 
-    def get_decision(self, tenant_id: str, ir_hash: str) -> DecisionEntry | None:
-        data = self._call("read a decision", self._client.hgetall, self.decision_key(tenant_id, ir_hash))
-        if not data:
+    def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
+        names = [*_DECISION_FIELDS, *(("snapshot",) if with_snapshot else ())]
+        values = self._call("read a decision", self._client.hmget, self.decision_key(tenant_id, ir_hash), names)
+        data = dict(zip(names, values, strict=True))
+        if data["status"] is None:
             return None
         return DecisionEntry(tenant_id, ir_hash, data["status"], int(data["risk_tier"]),
-                             data["request_id"] if data.get("has_request_id") == "1" else None,
-                             int(data["decided_us"]))
+                             data["request_id"] if data["has_request_id"] == "1" else None,
+                             int(data["decided_us"]),
+                             None if data["step_count"] is None else int(data["step_count"]),
+                             data["intent_summary"], data.get("snapshot"))
 
     def submitters(self, tenant_id: str, ir_hash: str) -> set[str]:
         return set(self._call("read submitters", self._client.smembers, self.submitters_key(tenant_id, ir_hash)))

@@ -30,7 +30,7 @@ from .ledger_records import (
     encode_request_cursor,
 )
 
-__all__ = ["LEDGER_SCHEMA", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
+__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
            "legacy_ledger_path", "purge_ledger", "read_legacy_file", "repair", "repair_store", "request_in",
            "revoke_in"]
 
@@ -72,7 +72,14 @@ CREATE INDEX IF NOT EXISTS irgov_requests_tenant
     ON irgov_approval_requests (tenant_id, created_us DESC, request_id DESC);
 """
 
+#: the ledger's step that keeps what a human needs to judge an ESCALATE decision with it
+LEDGER_DECISION_DETAILS = """
+ALTER TABLE irgov_decisions ADD COLUMN step_count INTEGER;
+ALTER TABLE irgov_decisions ADD COLUMN intent_summary TEXT;
+ALTER TABLE irgov_decisions ADD COLUMN snapshot TEXT;
+"""
 _TABLES = ("irgov_decisions", "irgov_submitters", "irgov_approval_requests")
+_DECISION = "tenant_id, ir_hash, status, risk_tier, request_id, decided_us, step_count, intent_summary"
 _SELECT = f"SELECT {', '.join(REQUEST_FIELDS)} FROM irgov_approval_requests"
 #: why repair revokes an approval a crash left unlinked: its token never reached anyone
 ORPHAN_REASON = "grant_not_recorded"
@@ -90,7 +97,7 @@ class SQLiteLedger:
     """The ledger on the store's connections: `write()` opens the store's `BEGIN IMMEDIATE`
     transaction, `read(sql, args)` runs one query."""
 
-    def __init__(self, write: Callable[..., AbstractContextManager[sqlite3.Connection]],
+    def __init__(self, write: Callable[[], AbstractContextManager[sqlite3.Connection]],
                  read: Callable[[str, Sequence[Any]], list[Any]], where: str) -> None:
         self._write = write
         self._read = read
@@ -104,24 +111,24 @@ class SQLiteLedger:
 
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
         try:
-            # Not fsynced: a decision row lost to a power cut makes an approval request for it be
-            # refused (fail closed) until the IR is validated again; its critical event is on disk.
-            with self._write(durable=False) as conn:
+            with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO irgov_decisions (tenant_id, ir_hash, status, risk_tier, request_id, decided_us) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
+                    f"INSERT INTO irgov_decisions ({_DECISION}, snapshot) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
                     "status = excluded.status, risk_tier = excluded.risk_tier, "
-                    "request_id = excluded.request_id, decided_us = excluded.decided_us",
+                    "request_id = excluded.request_id, decided_us = excluded.decided_us, "
+                    "step_count = excluded.step_count, intent_summary = excluded.intent_summary, "
+                    "snapshot = excluded.snapshot",
                     (entry.tenant_id, entry.ir_hash, entry.status, entry.risk_tier, entry.request_id,
-                     entry.decided_us))
+                     entry.decided_us, entry.step_count, entry.intent_summary, entry.snapshot))
                 if submitted_by is not None:
                     conn.execute("INSERT OR IGNORE INTO irgov_submitters VALUES (?, ?, ?)",
                                  (entry.tenant_id, entry.ir_hash, submitted_by))
         except sqlite3.Error as exc:
             raise self._fail("record a decision", exc) from None
 
-    def get_decision(self, tenant_id: str, ir_hash: str) -> DecisionEntry | None:
-        rows = self._read("SELECT tenant_id, ir_hash, status, risk_tier, request_id, decided_us "
+    def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
+        rows = self._read(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
                           "FROM irgov_decisions WHERE tenant_id = ? AND ir_hash = ?", (tenant_id, ir_hash))
         return DecisionEntry(*rows[0]) if rows else None
 

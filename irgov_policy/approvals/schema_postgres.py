@@ -7,11 +7,14 @@ A new step is appended to its component's list, never edited once released (docs
 
 from __future__ import annotations
 
-from ..events.outbox_postgres import MIGRATION_LOCK, PG_OUTBOX_COMPONENT
+from ..events.outbox_postgres import OUTBOX_SCHEMA
 from ..storage.migrations import Component, Step
-from .ledger_postgres import LEDGER_SCHEMA
+from .ledger_postgres import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
 
 __all__ = ["APPROVALS_V1", "MIGRATION_LOCK", "POSTGRES_COMPONENTS"]
+
+#: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races)
+MIGRATION_LOCK = 0x6972676F
 
 APPROVALS_V1 = """
 CREATE TABLE IF NOT EXISTS irgov_approvals (
@@ -60,6 +63,10 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
         Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),
         Step(2, "approval requests carry the IR's request id (events' meta.correlation_id)",
              "ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS correlation_id TEXT"),
+        Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
+             LEDGER_DECISION_DETAILS),
     )),
-    PG_OUTBOX_COMPONENT,  # the relay's own tables are the outbox's (events.outbox_postgres)
+    Component("outbox", (
+        Step(1, "outbox table and its indexes", OUTBOX_SCHEMA),
+    )),
 )

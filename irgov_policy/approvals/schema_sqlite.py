@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..events.outbox_sqlite import OUTBOX_COMPONENT
 from ..storage.migrations import Component, Step
-from .ledger_sqlite import LEDGER_SCHEMA
+from .ledger_sqlite import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
 
 __all__ = ["APPROVALS_V1", "SQLITE_COMPONENTS"]
 
@@ -59,6 +59,8 @@ SQLITE_COMPONENTS: tuple[Component, ...] = (
         Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),
         Step(2, "approval requests carry the IR's request id (events' meta.correlation_id)",
              "ALTER TABLE irgov_approval_requests ADD COLUMN correlation_id TEXT;"),
+        Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
+             LEDGER_DECISION_DETAILS),
     )),
     OUTBOX_COMPONENT,
 )

@@ -18,9 +18,9 @@ from typing import Any
 from .outbox import Claim, OutboxRecord, tenants_to_claim
 from .relay_owner import owner_is_dead
 
-__all__ = ["DELIVERY_SCHEMA", "LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
+__all__ = ["LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
 
-DELIVERY_SCHEMA = """
+LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_delivery (
     sink TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -34,9 +34,6 @@ CREATE TABLE IF NOT EXISTS irgov_outbox_source (
     source TEXT PRIMARY KEY,
     cursor TEXT NOT NULL
 );
-"""
-
-LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_lease (
     sink TEXT NOT NULL,
     tenant TEXT NOT NULL,
@@ -70,13 +67,11 @@ def record(row: Sequence[Any]) -> OutboxRecord:
 
 def floor(conn: Any, sink: str, after_seq: int) -> tuple[int, bool]:
     """The seq up to which every event was delivered to `sink`, and whether anything is pending.
-    Appends commit in `seq` order (`outbox_postgres`), so what is visible is a prefix; both parts
-    come from one statement, one snapshot: read apart, an event committed in between could put
-    the floor past an event not yet delivered."""
-    first, last = conn.execute(f"SELECT (SELECT o.seq {_UNDELIVERED} ORDER BY o.seq LIMIT 1), "
-                               "(SELECT MAX(seq) FROM irgov_outbox)", (sink, after_seq)).fetchone()
-    if first is not None:
-        return int(first) - 1, True
+    Appends commit in `seq` order (`outbox_postgres`), so what is visible is a prefix."""
+    row = conn.execute(f"SELECT o.seq {_UNDELIVERED} ORDER BY o.seq LIMIT 1", (sink, after_seq)).fetchone()
+    if row is not None:
+        return int(row[0]) - 1, True
+    last = conn.execute("SELECT MAX(seq) FROM irgov_outbox").fetchone()[0]
     return max(after_seq, int(last or 0)), False
 
 

@@ -12,36 +12,19 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import EventError, StoreError
 from ..storage import StoreURL
-from ..storage.migrations import (
-    Component,
-    Step,
-    check,
-    parse_auto_migrate,
-    postgres_versions,
-    upgrade_postgres,
-)
 from ..storage.postgres_client import open_pool, postgres_schema, quoted
 from . import leases_postgres
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
 
-__all__ = [
-    "MIGRATION_LOCK",
-    "OUTBOX_SCHEMA",
-    "PG_OUTBOX_COMPONENT",
-    "PG_OUTBOX_COMPONENTS",
-    "PG_RELAY_COMPONENT",
-    "PostgresOutbox",
-    "append_event_in_transaction",
-    "append_lock_key",
-]
+__all__ = ["OUTBOX_SCHEMA", "PostgresOutbox", "append_event_in_transaction", "append_lock_key"]
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox (
@@ -75,19 +58,9 @@ def append_event_in_transaction(conn: Any, schema: str, event: Event) -> None:
     )
 
 
-#: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races);
-#: the approval store's migrations take the same lock
-MIGRATION_LOCK = 0x6972676F
-#: the outbox table as migration steps (storage.migrations), shared with the approval store's schema
-PG_OUTBOX_COMPONENT = Component("outbox", (
-    Step(1, "outbox table and its indexes", OUTBOX_SCHEMA),
-))
-#: the relay's own tables: created by the first relay that uses the schema as its outbox
-PG_RELAY_COMPONENT = Component("relay", (
-    Step(1, "delivery marks and source cursors", leases_postgres.DELIVERY_SCHEMA),
-    Step(2, "relay leases per (sink, tenant) and relay presence per sink", leases_postgres.LEASE_SCHEMA),
-))
-PG_OUTBOX_COMPONENTS = (PG_OUTBOX_COMPONENT, PG_RELAY_COMPONENT)
+#: serialises schema changes between processes starting at once (the store's migrations lock)
+_MIGRATION_LOCK = 0x6972676F
+OUTBOX_VERSION = 2
 
 
 class PostgresOutbox:
@@ -97,15 +70,9 @@ class PostgresOutbox:
 
     durable = True
 
-    def __init__(self, url: str | StoreURL, *, upgrade: bool = False,
-                 progress: Callable[[str, Step], None] | None = None) -> None:
+    def __init__(self, url: str | StoreURL) -> None:
         self.address = StoreURL.parse(url, what="outbox")
-        try:
-            self.schema = postgres_schema(self.address, what="postgresql outbox")
-            self.auto_migrate = upgrade or parse_auto_migrate(self.address.options, default=False,
-                                                              what="postgresql outbox")
-        except StoreError as exc:
-            raise EventError(str(exc)) from None
+        self.schema = postgres_schema(self.address, what="postgresql outbox")
         self.url = str(self.address)
         #: the key `sources.PostgresSource` gives this schema: the bus does not import it into itself
         self.source_key = f"{self.address.scheme}://{self.address.host}:{self.address.port}/" \
@@ -117,10 +84,7 @@ class PostgresOutbox:
         except StoreError as exc:
             raise EventError(str(exc)) from None
         try:
-            self._migrate(progress)
-        except StoreError as exc:
-            self._pool.close()
-            raise EventError(str(exc)) from None
+            self._migrate()
         except BaseException:
             self._pool.close()
             raise
@@ -140,26 +104,23 @@ class PostgresOutbox:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EventError(f"postgresql outbox `{self.address}`: cannot {what}: {text}") from None
 
-    def _migrate(self, progress: Callable[[str, Step], None] | None) -> None:
-        """A component not there yet is created (the relay's tables, on a schema an approval store
-        made); one that is older is upgraded only with `auto_migrate=true` or `upgrade`, as the
-        store's are; a newer one is refused."""
-        with self._transaction("read the schema version") as conn:
-            found = postgres_versions(conn, self.schema)
-        present = [c for c in PG_OUTBOX_COMPONENTS if found.get(c.name)]
-        check(f"postgresql outbox `{self.address}`", present, found, upgrade_allowed=self.auto_migrate,
-              setting="`auto_migrate=true` on the outbox's address")
-        if all(found.get(c.name, 0) == c.latest for c in PG_OUTBOX_COMPONENTS):
-            return
-
-        def prepare(conn: Any) -> None:
+    def _migrate(self) -> None:
+        with self._transaction("prepare the schema") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(self.schema)}")
-
-        try:
-            upgrade_postgres(lambda: self._transaction("upgrade the schema"), PG_OUTBOX_COMPONENTS,
-                             lock_key=MIGRATION_LOCK, prepare=prepare, progress=progress)
-        except StoreError as exc:
-            raise EventError(str(exc)) from None
+            conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
+                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'outbox'").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > OUTBOX_VERSION:
+                raise EventError(f"postgresql outbox `{self.address}` has outbox schema version {version}: "
+                                 f"this version knows up to {OUTBOX_VERSION}")
+            if version < OUTBOX_VERSION:
+                conn.execute(OUTBOX_SCHEMA)
+                conn.execute(leases_postgres.LEASE_SCHEMA)
+                conn.execute("INSERT INTO irgov_schema_version VALUES ('outbox', %s) ON CONFLICT (component) "
+                             "DO UPDATE SET version = GREATEST(irgov_schema_version.version, excluded.version)",
+                             (OUTBOX_VERSION,))
 
     # -- writing -----------------------------------------------------------------------------
 

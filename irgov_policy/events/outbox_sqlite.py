@@ -4,9 +4,6 @@ Kept apart from the relay so that a store can record an event inside its own tra
 (consuming an approval and recording `ir.approval_consumed` commit together or not at all).
 
 `SqliteOutbox` is the relay's side: the same table plus per-sink delivery marks and source cursors.
-Its appends go through a group-commit writer (`outbox_writer`): a critical event is on disk before
-`append` returns, sharing its fsync with every event queued meanwhile; other events are committed
-right after, off the caller's path.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +22,6 @@ from ..storage.migrations import Component, Step, check, sqlite_versions, upgrad
 from . import leases_sqlite
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
-from .outbox_writer import INSERT_SQL, GroupCommitWriter, OutboxRow, flush_writers_of
 
 __all__ = [
     "DELIVERY_SCHEMA",
@@ -36,7 +32,6 @@ __all__ = [
     "SqliteOutbox",
     "append_event_in_transaction",
     "ensure_outbox_schema",
-    "outbox_row",
     "sqlite_path_from_url",
 ]
 
@@ -59,16 +54,15 @@ def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(OUTBOX_SCHEMA)
 
 
-def outbox_row(event: Event) -> OutboxRow:
-    """The column values of `event`'s outbox row."""
-    return (event.id, event.tenant_id, event.type, 1 if event.critical else 0, event.to_json(),
-            format_timestamp(event.timestamp))
-
-
 def append_event_in_transaction(conn: sqlite3.Connection, event: Event) -> None:
     """Insert `event` into the outbox on `conn` without committing: the caller's transaction
     decides. A second append of the same event id is ignored, so retries stay idempotent."""
-    conn.execute(INSERT_SQL, outbox_row(event))
+    conn.execute(
+        "INSERT OR IGNORE INTO irgov_outbox (event_id, tenant_id, type, critical, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (event.id, event.tenant_id, event.type, 1 if event.critical else 0, event.to_json(),
+         format_timestamp(event.timestamp)),
+    )
 
 
 DELIVERY_SCHEMA = """
@@ -123,11 +117,9 @@ def _record(row: Sequence[object], attempts: object = 0, next_at: object = None)
 
 
 class SqliteOutbox:
-    """The durable outbox in one SQLite file (WAL). `append` hands the event to the group-commit
-    writer: a critical event returns once committed with `synchronous=FULL` (concurrent ones
-    share the fsync); another returns at once and is committed with `NORMAL` right after (the
-    crash window is in `outbox_writer`). Inside `deferred()`, critical events do not wait either:
-    the caller waits once with `flush()`. Each thread gets its own connection for everything else."""
+    """The durable outbox in one SQLite file (WAL). Critical events commit with
+    `synchronous=FULL` before `append` returns; others with `NORMAL`, which survives a killed
+    process but not a power cut. Each thread gets its own connection."""
 
     durable = True
 
@@ -139,8 +131,6 @@ class SqliteOutbox:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        self._deferring = threading.local()
-        self._writer = GroupCommitWriter(self._writer_connection, name=os.path.realpath(self.path))
         try:
             make_private_file(Path(self.path))
             conn = self._conn()
@@ -181,48 +171,21 @@ class SqliteOutbox:
                 self._all.append(conn)
         return conn
 
-    def _writer_connection(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-        return conn
-
-    def set_commit_callback(self, callback: Callable[[], None] | None) -> None:
-        """`callback` runs on the writer thread after each commit (the bus wakes its relay)."""
-        self._writer.on_commit = callback
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Appends on this thread do not wait, critical ones included, until the block ends; then
-        `flush()` waits once for all of them (a command line batch commits per chunk this way)."""
-        before = getattr(self._deferring, "on", False)
-        self._deferring.on = True
-        try:
-            yield
-        finally:
-            self._deferring.on = before
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every event appended so far is committed (critical ones with
-        `synchronous=FULL`); False when `timeout` seconds passed first."""
-        return self._writer.flush(timeout)
-
-    def _settled(self) -> sqlite3.Connection:
-        # Readers in this process see its own appends (through any outbox object on this file), as
-        # they did before appends were grouped.
-        flush_writers_of(self._writer.name, self._busy_timeout_ms / 1000)
-        return self._conn()
-
     def _set_sync(self, conn: sqlite3.Connection, full: bool) -> None:
         if self._local.sync_full != full:
             conn.execute("PRAGMA synchronous=FULL" if full else "PRAGMA synchronous=NORMAL")
             self._local.sync_full = full
 
     def append(self, event: Event) -> bool:
-        if self._closed:
-            raise EventError(f"the outbox `{self.path}` is closed")
-        critical = bool(event.critical)
-        wait = critical and not getattr(self._deferring, "on", False)
-        self._writer.submit(outbox_row(event), critical=critical, wait=wait)
+        conn = self._conn()
+        self._set_sync(conn, event.critical)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            append_event_in_transaction(conn, event)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return True
 
     def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int:
@@ -253,7 +216,7 @@ class SqliteOutbox:
         return None if row is None else str(row[0])
 
     def pending(self, sink: str, after_seq: int, limit: int) -> list[OutboxRecord]:
-        rows = self._settled().execute(
+        rows = self._conn().execute(
             f"SELECT {_RECORD_COLUMNS}, d.attempts, d.next_attempt_at FROM irgov_outbox o "
             "LEFT JOIN irgov_outbox_delivery d ON d.sink = ? AND d.event_id = o.event_id "
             "WHERE o.seq > ? AND d.delivered_at IS NULL ORDER BY o.seq LIMIT ?",
@@ -277,7 +240,7 @@ class SqliteOutbox:
     # -- leases: several relays on this file (`leases_sqlite`) --------------------------------
 
     def claim(self, sink: str, owner: str, after_seq: int, limit: int, lease_seconds: float) -> Claim:
-        conn = self._settled()
+        conn = self._conn()
         self._set_sync(conn, False)
         return leases_sqlite.claim(conn, sink, owner, after_seq, limit, lease_seconds)
 
@@ -327,7 +290,7 @@ class SqliteOutbox:
         )
 
     def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]:
-        conn = self._settled()
+        conn = self._conn()
         result: list[SinkBacklog] = []
         for sink in sinks:
             pending, oldest, failing = conn.execute(
@@ -361,7 +324,7 @@ class SqliteOutbox:
         return result
 
     def count(self) -> int:
-        return int(self._settled().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
+        return int(self._conn().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
 
     def purge(self, sinks: Sequence[str], older_than: datetime) -> int:
         """Delete events created before `older_than` that every sink in `sinks` has received
@@ -414,16 +377,13 @@ class SqliteOutbox:
             clause = " AND o.type IN (" + ",".join("?" for _ in types) + ")"
             params.extend(types)
         params.append(limit)
-        rows = self._settled().execute(
+        rows = self._conn().execute(
             f"SELECT {_RECORD_COLUMNS} FROM irgov_outbox o WHERE o.seq > ?{clause} ORDER BY o.seq DESC LIMIT ?",
             params,
         ).fetchall()
         return [_record(r) for r in reversed(rows)]
 
     def close(self) -> None:
-        """Commit what is still queued (at most the busy timeout), then close every connection."""
-        if not self._closed:
-            self._writer.close(timeout=max(5.0, self._busy_timeout_ms / 1000))
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []

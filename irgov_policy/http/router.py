@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 
 from ..errors import IRInputError
 from ..kernel import REQUEST_STATUSES, Governance
+from ..kernel.request_details import DEFAULT_STEPS_PAGE, MAX_STEPS_PAGE, SORTS, list_item
+from ..kernel.requests import now_us
 from ..text_rules import REQUEST_ID_PATTERN
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
 from .guard import authenticated_principal, guarded_route_class, strict_body
@@ -30,6 +32,7 @@ from .schemas import (
     PackSetOut,
     ReloadOut,
     RequestApprovalBody,
+    RequestDetailsOut,
     RequestListOut,
     RevokeBody,
     ir_body_schema,
@@ -198,15 +201,21 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
                                           reason=body.reason)
         return JSONResponse(granted.to_dict(), headers={"Cache-Control": "no-store"})
 
-    @router.get("/approvals/{request_id}", summary="One approval request and its approval",
-                responses={200: {"model": ApprovalRequestOut, "description": "the approval request"},
+    @router.get("/approvals/{request_id}", summary="One approval request with what a human needs to judge it",
+                responses={200: {"model": RequestDetailsOut, "description": "the request, its decision and one "
+                                                                           "page of its steps"},
                            **errors_auth, **problem_responses(404, 422)})
-    async def get_request(request_id: RequestId, principal: Annotated[Principal, role(*ANY_ROLE)]) -> JSONResponse:
+    async def get_request(
+        request_id: RequestId, principal: Annotated[Principal, role(*ANY_ROLE)],
+        steps_offset: Annotated[int, Query(ge=0, description="the first step of the page")] = 0,
+        steps_limit: Annotated[int, Query(ge=1, le=MAX_STEPS_PAGE, description="steps per page")] = DEFAULT_STEPS_PAGE,
+    ) -> JSONResponse:
         tenant = await tenant_of(request_id, principal)
-        view = await governance.aget_request(request_id, tenant)
-        return JSONResponse(view.to_dict())
+        details = await governance.arequest_details(request_id, tenant, steps_offset=steps_offset,
+                                                    steps_limit=steps_limit, viewer=principal.name)
+        return JSONResponse(details.to_dict())
 
-    @router.get("/approvals", summary="Approval requests of a tenant, newest first",
+    @router.get("/approvals", summary="Approval requests of a tenant, newest or most urgent first",
                 responses={200: {"model": RequestListOut, "description": "one page; follow `next_cursor`"},
                            **errors_auth, **problem_responses(422)})
     async def list_requests(
@@ -217,14 +226,21 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         tenant_id: Annotated[str | None, Query(min_length=1, max_length=100,
                                                description="needed when the principal has several tenants")] = None,
+        tier: Annotated[list[int] | None, Query(description="only these risk tiers, 0 to 3 (repeatable)")] = None,
+        sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$",
+                                   description="`newest` first, or most `urgent` first (tier, time left, age)")
+                        ] = "newest",
     ) -> JSONResponse:
         tenant = tenant_id or principal.only_tenant
         if tenant is None:
             raise ProblemError(422, "invalid-request", "`tenant_id` is required for a principal of several tenants",
                                errors=[{"pointer": "query:tenant_id", "message": "is required"}])
         _check_tenant(principal, tenant)
-        views, next_cursor = await governance.alist_requests(tenant, status=status, limit=limit, cursor=cursor)
-        return JSONResponse({"items": [v.to_dict() for v in views], "next_cursor": next_cursor})
+        views, next_cursor = await governance.alist_requests(tenant, status=status, limit=limit, cursor=cursor,
+                                                             tiers=tier, sort=sort)
+        now, retention = now_us(), governance.retention_us
+        return JSONResponse({"items": [list_item(v, now_us=now, retention_us=retention) for v in views],
+                             "next_cursor": next_cursor})
 
     @router.post("/approvals/{request_id}/revoke", summary="Withdraw a request and revoke its pending approval",
                  responses={200: {"model": ApprovalRequestOut, "description": "the request as it now is"},

@@ -26,6 +26,8 @@ __all__ = [
     "HealthOut",
     "PackOut",
     "RequestApprovalBody",
+    "RequestDetailsOut",
+    "RequestItemOut",
     "RequestListOut",
     "RevokeBody",
     "ir_body_schema",
@@ -97,8 +99,89 @@ class GrantOut(ApprovalRequestOut):
     token: str = Field(description="the approval token; shown here once and never again")
 
 
+class RequestItemOut(ApprovalRequestOut):
+    ir_request_id: str | None = Field(description="the IR's own `request_id`")
+    intent_summary: str | None = Field(description="the IR's intent summary (shortened in lists)")
+    step_count: int | None
+    age_seconds: int
+    deadline: Literal["request_purged", "approval_expires"] | None = Field(
+        description="what ends the chance to act: the waiting request's purge, or the granted approval's expiry")
+    deadline_at: str | None
+    time_left_seconds: int | None
+
+
+class RenderingOut(BaseModel):
+    text: str = Field(description="JSON (or the string itself), cut at a bound when `truncated`")
+    truncated: bool
+    size: int = Field(description="the full size in UTF-8 bytes")
+
+
+class RuleHitOut(BaseModel):
+    pack: str | None
+    rule: str
+    tier: int | None
+    reason: str
+    mode: str
+
+
+class StepOut(BaseModel):
+    index: int
+    step_id: str | None
+    action: str
+    provider: str
+    resource: RenderingOut
+    description: RenderingOut | None
+    params: RenderingOut
+    constraints: RenderingOut
+    tier: int | None
+    high_risk: bool
+    hits: list[RuleHitOut]
+
+
+class StepsPageOut(BaseModel):
+    offset: int
+    limit: int
+    total: int | None = Field(description="the IR's step count")
+    recorded: int = Field(description="steps kept with the decision; below `total` when `omitted` says why")
+    next_offset: int | None
+    omitted: str | None
+    items: list[StepOut]
+
+
+class DecisionDetailsOut(BaseModel):
+    status: str
+    risk_tier: int
+    decided_at: str | None
+    created_at: str | None
+    labels: RenderingOut | None
+    high_risk_steps: list[dict[str, Any]]
+    violations: list[dict[str, Any]]
+    violations_total: int
+    audit_violations: list[dict[str, Any]] = Field(description="found by rules in audit mode: never enforced")
+    audit_violations_total: int
+    packs: list[dict[str, str]]
+    engine: str
+    evaluated_at: str
+    notes: list[str]
+
+
+class GrantTTLOut(BaseModel):
+    default_seconds: float
+    max_seconds: float
+
+
+class RequestDetailsOut(RequestItemOut):
+    details_missing: str | None = Field(description="why `decision` is null, when it is")
+    decision: DecisionDetailsOut | None
+    submitted_by: list[str]
+    grant_ttl: GrantTTLOut = Field(description="the TTL a grant gets by default, and the most it may ask for")
+    grant_refused: str | None = Field(description="for the caller: why separation of duties keeps them from "
+                                                  "granting it")
+    steps: StepsPageOut
+
+
 class RequestListOut(BaseModel):
-    items: list[ApprovalRequestOut]
+    items: list[RequestItemOut]
     next_cursor: str | None
 
 

@@ -4,6 +4,8 @@
   bus, approval service, ledger).
 - `requests`: the approval-request workflow (request, grant, revoke, list, get).
 - `views`: what the kernel hands back (`ApprovalRequestView`, `Grant`, `Clearance`).
+- `request_details`: what a human needs to judge a request, kept with the decision
+  (`RequestDetails`, list items, most-urgent order).
 - `governance`: the facade, its lifecycle, validation, the execution gate and the async twins.
 """
 
@@ -22,6 +24,7 @@ from .build import (
     resolve_config,
 )
 from .governance import Governance
+from .request_details import RequestDetails
 from .requests import REQUEST_STATUSES
 from .views import ApprovalRequestView, Clearance, Grant
 
@@ -32,6 +35,7 @@ __all__ = [
     "Governance",
     "Grant",
     "KernelParts",
+    "RequestDetails",
     "build_approvals",
     "build_bus",
     "build_engine",

@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from .._version import __version__
@@ -27,7 +28,7 @@ from ..approvals.sweeper import SWEEPER_LEASE
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
-from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError, StoreTimeoutError
+from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
@@ -40,6 +41,7 @@ from ..storage.leases import Lease, lease_for
 from .build import build_parts, resolve_config
 from .health import HealthProbe
 from .packs import PackLifecycle
+from .request_details import DEFAULT_STEPS_PAGE, RequestDetails, decision_snapshot, summary_of
 from .requests import ApprovalRequests, now_us
 from .views import ApprovalRequestView, Clearance, Grant
 
@@ -206,8 +208,7 @@ class Governance(ApprovalRequests):
             if known is None or known.status != decision.status:
                 publish_decision(decision, self.bus)
         if decision.tenant_id and decision.ir_hash:
-            entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
-                                  decision.request_id, now_us())
+            entry = self._entry(decision, ir)
             try:
                 if "BUDGET_EXCEEDED" in decision.violation_codes() and \
                         self.ledger.get_decision(decision.tenant_id, decision.ir_hash) is not None:
@@ -221,6 +222,21 @@ class Governance(ApprovalRequests):
                 logger.error("cannot record the decision on ir %s of tenant %s: %s",
                              decision.ir_hash, decision.tenant_id, exc)
         return decision
+
+    def _entry(self, decision: Decision, source: IR | Mapping[str, Any] | bytes | str) -> DecisionEntry:
+        """The ledger's entry for `decision`; an ESCALATE one keeps what a human needs to judge it
+        (`request_details`), from the IR parsed again if it came as text: only escalations pay."""
+        entry = DecisionEntry(decision.tenant_id, decision.ir_hash, decision.status, decision.risk_tier,
+                              decision.request_id, now_us(), decision.step_count)
+        if decision.status != Status.ESCALATE:
+            return entry
+        try:
+            ir = source if isinstance(source, IR) else self.engine.parse(source)
+            return replace(entry, intent_summary=summary_of(ir.intent_summary),
+                           snapshot=decision_snapshot(decision, ir))
+        except Exception as exc:  # the decision stands; its request shows it without details
+            logger.error("cannot keep the details of the decision on ir %s: %s", decision.ir_hash, exc)
+            return entry
 
     # -- approvals (the request workflow is `ApprovalRequests`) ------------------------------
 
@@ -270,15 +286,13 @@ class Governance(ApprovalRequests):
                             approval_token: str | None = None, *, executed_by: str | None = None) -> Clearance:
         """The executor's one call: validate, audit the DAG, and consume the approval when the
         decision requires one. Allowed only when all of them say yes; never raises, except
-        `RateLimitedError` when the tenant or the caller is over the failed-consume limit and
-        `StoreTimeoutError` when the approval store did not answer in time (the consume may or
-        may not have happened: retry, with an idempotency key to be answered as the first time).
+        `RateLimitedError` when the tenant or the caller is over the failed-consume limit.
 
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
             return self._authorize(ir, dag_nodes, approval_token, executed_by)
-        except (RateLimitedError, StoreTimeoutError):
-            raise  # the caller must back off or retry: not a verdict on this execution
+        except RateLimitedError:
+            raise  # the caller must back off: not a verdict on this execution
         except StoreError as exc:
             # The caller may be a remote client: the store's address stays in the server log.
             logger.error("authorizing an execution failed: %s", exc)
@@ -404,9 +418,16 @@ class Governance(ApprovalRequests):
     async def aget_request(self, request_id: str, tenant_id: str) -> ApprovalRequestView:
         return await self._run(self.get_request, request_id, tenant_id)
 
+    async def arequest_details(self, request_id: str, tenant_id: str, *, steps_offset: int = 0,
+                               steps_limit: int = DEFAULT_STEPS_PAGE, viewer: str | None = None) -> RequestDetails:
+        return await self._run(self.request_details, request_id, tenant_id, steps_offset=steps_offset,
+                               steps_limit=steps_limit, viewer=viewer)
+
     async def alist_requests(self, tenant_id: str, *, status: str | None = None, limit: int = 50,
-                             cursor: str | None = None) -> tuple[list[ApprovalRequestView], str | None]:
-        return await self._run(self.list_requests, tenant_id, status=status, limit=limit, cursor=cursor)
+                             cursor: str | None = None, tiers: Collection[int] | None = None,
+                             sort: str = "newest") -> tuple[list[ApprovalRequestView], str | None]:
+        return await self._run(self.list_requests, tenant_id, status=status, limit=limit, cursor=cursor,
+                               tiers=tiers, sort=sort)
 
     async def arevoke(self, request_id: str, tenant_id: str, *, by: str,
                       reason: str | None = None) -> ApprovalRequestView:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Collection
 
 from ..approvals import ApprovalService
 from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, Ledger, RequestState
@@ -36,6 +37,14 @@ from ..text_rules import (
     check_text,
     new_request_id,
 )
+from .request_details import (
+    DEFAULT_STEPS_PAGE,
+    SORTS,
+    RequestDetails,
+    check_page,
+    read_snapshot,
+    urgency,
+)
 from .views import ApprovalRequestView, Grant
 
 __all__ = ["BREAK_GLASS", "REQUEST_STATUSES", "ApprovalRequests"]
@@ -45,6 +54,8 @@ logger = logging.getLogger(__name__)
 #: what `GET /approvals?status=` filters on: the request's own state, or its approval's.
 REQUEST_STATUSES = ("requested", "pending", "consumed", "expired", "revoked")
 MAX_PAGE = 200
+#: how many requests "most urgent first" sorts at most; past it the caller is asked to filter
+MAX_URGENT_SCAN = 10_000
 #: how the ledger and the approval name a token minted by `break_glass`.
 BREAK_GLASS = "break-glass: "
 
@@ -71,7 +82,12 @@ class ApprovalRequests:
         approval = None
         if request.approval_id is not None:
             approval = self.approvals.get(request.approval_id, request.tenant_id)
-        return ApprovalRequestView(request, approval)
+        return ApprovalRequestView(request, approval, self.ledger.get_decision(request.tenant_id, request.ir_hash))
+
+    @property
+    def retention_us(self) -> int:
+        """How long the ledger keeps a request that waits (its purge is the request's deadline)."""
+        return int(self.config.approval_retention_days * 86_400_000_000)
 
     def _request_of(self, request_id: str, tenant_id: str) -> ApprovalRequest:
         if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
@@ -111,7 +127,16 @@ class ApprovalRequests:
         logger.info("approval request %s for ir %s of tenant %s by %s", request.request_id, ir_hash, tenant,
                     requested_by)
         metrics.approval_state("requested")
-        return ApprovalRequestView(request, None)
+        return ApprovalRequestView(request, None, entry)
+
+    def _separation_refusal(self, request: ApprovalRequest, approver: str) -> str | None:
+        if not self.config.separation_of_duties:
+            return None
+        if approver == request.requested_by:
+            return f"`{approver}` requested approval request `{request.request_id}` and cannot grant it"
+        if approver in self.ledger.submitters(request.tenant_id, request.ir_hash):
+            return f"`{approver}` submitted the ir of approval request `{request.request_id}` and cannot grant it"
+        return None
 
     def grant(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
               reason: str | None = None) -> Grant:
@@ -122,13 +147,9 @@ class ApprovalRequests:
         request = self._request_of(request_id, tenant_id)
         if request.state is not RequestState.REQUESTED:
             raise ConflictError(f"approval request `{request_id}` is already {request.state.value}")
-        if self.config.separation_of_duties:
-            if approver == request.requested_by:
-                raise SeparationOfDutiesError(
-                    f"`{approver}` requested approval request `{request_id}` and cannot grant it")
-            if approver in self.ledger.submitters(request.tenant_id, request.ir_hash):
-                raise SeparationOfDutiesError(
-                    f"`{approver}` submitted the ir of approval request `{request_id}` and cannot grant it")
+        refusal = self._separation_refusal(request, approver)
+        if refusal is not None:
+            raise SeparationOfDutiesError(refusal)
         self._escalated(request.tenant_id, request.ir_hash)
         # One transaction of the store: the request's grant, its approval and `ir.approval_created`.
         approval, token, granted = self.approvals.grant(
@@ -189,27 +210,82 @@ class ApprovalRequests:
     def get_request(self, request_id: str, tenant_id: str) -> ApprovalRequestView:
         return self._view(self._request_of(request_id, tenant_id))
 
+    def request_details(self, request_id: str, tenant_id: str, *, steps_offset: int = 0,
+                        steps_limit: int = DEFAULT_STEPS_PAGE, viewer: str | None = None) -> RequestDetails:
+        """What a human needs to judge the request (`request_details`): the request, its approval,
+        the decision with one page of its steps, who submitted the IR, the TTL a grant would get,
+        and, for `viewer`, why separation of duties keeps them from granting it (or None)."""
+        offset, limit = check_page(steps_offset, steps_limit)
+        check_text("viewer", viewer, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        request = self._request_of(request_id, tenant_id)
+        view = self._view(request)
+        full = self.ledger.get_decision(request.tenant_id, request.ir_hash, with_snapshot=True)
+        refusal = None
+        if viewer is not None and request.state is RequestState.REQUESTED:
+            refusal = self._separation_refusal(request, viewer)
+        return RequestDetails(view, read_snapshot(full), tuple(self.ledger.submitters(request.tenant_id, request.ir_hash)),
+                              self.approvals.default_ttl, self.approvals.max_ttl, offset, limit, now_us(),
+                              self.retention_us, refusal)
+
     def list_requests(self, tenant_id: str, *, status: str | None = None, limit: int = 50,
-                      cursor: str | None = None) -> tuple[list[ApprovalRequestView], str | None]:
-        """Requests of `tenant_id`, newest first. With `status`, a page may hold fewer than
-        `limit` items while more follow: continue with the cursor until it is None."""
+                      cursor: str | None = None, tiers: Collection[int] | None = None,
+                      sort: str = "newest") -> tuple[list[ApprovalRequestView], str | None]:
+        """Requests of `tenant_id`, newest first, or with `sort="urgent"` most urgent first
+        (highest tier, then least time left, then oldest). `status` and `tiers` filter. Newest
+        first, a filtered page may hold fewer than `limit` items while more follow: continue
+        with the cursor until it is None."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         if status is not None and status not in REQUEST_STATUSES:
             raise ApprovalError(f"unknown status `{status}`: use " + ", ".join(f"`{s}`" for s in REQUEST_STATUSES))
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise ApprovalError(f"`limit` must be an integer from 1 to {MAX_PAGE}, not `{limit!r}`")
+        if sort not in SORTS:
+            raise ApprovalError(f"unknown sort `{sort}`: use " + ", ".join(f"`{s}`" for s in SORTS))
+        wanted = None if tiers is None else frozenset(tiers)
+        if wanted is not None and (not wanted or any(isinstance(t, bool) or t not in range(4) for t in wanted)):
+            raise ApprovalError("`tier` must be one or more of 0, 1, 2, 3")
         state = {"requested": RequestState.REQUESTED}.get(status or "")
         if status in ("pending", "consumed", "expired"):
             state = RequestState.GRANTED
+
+        def keep(view: ApprovalRequestView) -> bool:
+            # `revoked` also covers approvals revoked by too many mismatches: filtered after reading.
+            return (status is None or view.status == status) and (wanted is None or view.request.risk_tier in wanted)
+
+        if sort == "urgent":
+            return self._urgent_page(tenant_id, state, keep, limit, cursor)
         try:
-            # `revoked` also covers approvals revoked by too many mismatches: filter after reading.
             requests, next_cursor = self.ledger.list_requests(tenant_id, state=state, limit=limit, cursor=cursor)
         except ValueError as exc:
             raise ApprovalError(str(exc)) from None
-        views = [self._view(r) for r in requests]
-        if status is not None:
-            views = [v for v in views if v.status == status]
-        return views, next_cursor
+        return [v for v in map(self._view, requests) if keep(v)], next_cursor
+
+    def _urgent_page(self, tenant_id: str, state: RequestState | None, keep: Callable[[ApprovalRequestView], bool],
+                     limit: int, cursor: str | None) -> tuple[list[ApprovalRequestView], str | None]:
+        """Most urgent first needs every match at hand: read them all (up to MAX_URGENT_SCAN,
+        past which the caller is asked to filter rather than shown a partial order), sort, and
+        page by position (`urgent:<offset>`)."""
+        offset = 0
+        if cursor is not None:
+            if not isinstance(cursor, str) or not cursor.startswith("urgent:") or not cursor[7:].isdigit():
+                raise ApprovalError(f"cursor `{cursor}` is not one returned by a previous page sorted by urgency")
+            offset = int(cursor[7:])
+        views: list[ApprovalRequestView] = []
+        scanned = 0
+        after: str | None = None
+        while True:
+            requests, after = self.ledger.list_requests(tenant_id, state=state, limit=MAX_PAGE, cursor=after)
+            scanned += len(requests)
+            if scanned > MAX_URGENT_SCAN:
+                raise ApprovalError(f"more than {MAX_URGENT_SCAN} requests to sort by urgency: filter by status "
+                                    "or tier, or sort by newest")
+            views += [v for v in map(self._view, requests) if keep(v)]
+            if after is None:
+                break
+        now = now_us()
+        views.sort(key=lambda v: urgency(v, now_us=now, retention_us=self.retention_us))
+        page = views[offset:offset + limit]
+        return page, (f"urgent:{offset + limit}" if offset + limit < len(views) else None)
 
     def revoke(self, request_id: str, tenant_id: str, *, by: str, reason: str | None = None) -> ApprovalRequestView:
         """Withdraw a request, and revoke its approval when one was granted and is still pending."""

@@ -10,25 +10,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..approvals import Approval, ApprovalToken, ConsumeResult
-from ..approvals.ledger_records import ApprovalRequest, RequestState
+from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, RequestState
 from ..audit import DiffAuditResult
 from ..events import format_timestamp
 from ..policy.decision import Decision
 
-__all__ = ["ApprovalRequestView", "Clearance", "Grant"]
+__all__ = ["ApprovalRequestView", "Clearance", "Grant", "format_us"]
 
 
-def _ts(us: int | None) -> str | None:
+def format_us(us: int | None) -> str | None:
+    """A time in microseconds since the epoch as the API writes times (None stays None)."""
     return None if us is None else format_timestamp(datetime.fromtimestamp(us / 1_000_000, UTC))
 
 
 @dataclass(frozen=True)
 class ApprovalRequestView:
-    """An approval request as callers see it: the request, and its approval once granted.
-    Never a token, never a digest."""
+    """An approval request as callers see it: the request, its approval once granted, and the
+    decision it asks to approve (without its snapshot). Never a token, never a digest."""
 
     request: ApprovalRequest
     approval: Approval | None
+    decision: DecisionEntry | None = None
 
     @property
     def status(self) -> str:
@@ -49,12 +51,12 @@ class ApprovalRequestView:
             "status": self.status,
             "risk_tier": r.risk_tier,
             "requested_by": r.requested_by,
-            "requested_at": _ts(r.created_us),
+            "requested_at": format_us(r.created_us),
             "reason": r.reason,
             "granted_by": r.granted_by,
-            "granted_at": _ts(r.granted_us),
+            "granted_at": format_us(r.granted_us),
             "revoked_by": r.revoked_by,
-            "revoked_at": _ts(r.revoked_us),
+            "revoked_at": format_us(r.revoked_us),
             "revoke_reason": r.revoke_reason,
             "approval": None if self.approval is None else self.approval.to_dict(),
         }

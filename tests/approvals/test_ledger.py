@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,19 @@ def test_decisions_and_submitters(env: tuple[ApprovalService, MemorySink]) -> No
     assert ledger.get_decision("other", H1) is None and ledger.get_decision("acme", H2) is None
     assert ledger.submitters("acme", H1) == {"sam", "tom"}
     assert ledger.submitters("other", H1) == set()
+
+
+def test_a_decision_keeps_its_details_read_only_when_asked_for(env: tuple[ApprovalService, MemorySink]) -> None:
+    ledger = env[0].store.ledger
+    snapshot = '{"version":1,"steps":[{"params":"<b>\u00e9</b>"}]}' + "x" * 100_000
+    entry = DecisionEntry("acme", H1, "ESCALATE", 2, "req-1", NOW_US, 12, "rotate keys \u00e9", snapshot)
+    ledger.record_decision(entry, "sam")
+    assert ledger.get_decision("acme", H1, with_snapshot=True) == entry
+    assert ledger.get_decision("acme", H1) == replace(entry, snapshot=None)
+    # A later decision replaces the entry whole: no details of the earlier one stay behind.
+    ledger.record_decision(DecisionEntry("acme", H1, "PASS", 0, None, NOW_US + 1, 12), None)
+    assert ledger.get_decision("acme", H1, with_snapshot=True) == DecisionEntry("acme", H1, "PASS", 0, None,
+                                                                                NOW_US + 1, 12)
 
 
 def test_requests_transition_forward_only_and_page(env: tuple[ApprovalService, MemorySink]) -> None:
@@ -244,3 +258,29 @@ def test_an_expired_approval_makes_its_request_unrevocable(store_url: str) -> No
     finally:
         bus.close()
         service.store.close()
+
+
+def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(tmp_path: Path) -> None:
+    from irgov_policy.approvals import open_store
+
+    db = tmp_path / "approvals.db"
+    open_store(f"sqlite:///{db}").close()
+    conn = sqlite3.connect(db)
+    with conn:
+        for column in ("snapshot", "intent_summary", "step_count"):
+            conn.execute(f"ALTER TABLE irgov_decisions DROP COLUMN {column}")
+        conn.execute("UPDATE irgov_schema_version SET version = 2 WHERE component = 'ledger'")
+        conn.execute("DELETE FROM irgov_schema_history WHERE component = 'ledger' AND version = 3")
+        conn.execute("INSERT INTO irgov_decisions VALUES ('acme', ?, 'ESCALATE', 2, NULL, 5)", (H1,))
+    conn.close()
+    store = open_store(f"sqlite:///{db}")
+    try:
+        assert store.ledger.get_decision("acme", H1, with_snapshot=True) == DecisionEntry("acme", H1, "ESCALATE", 2,
+                                                                                          None, 5)
+        store.ledger.record_decision(DecisionEntry("acme", H2, "ESCALATE", 2, None, 6, 1, "x", "{}"), None)
+        assert store.ledger.get_decision("acme", H2, with_snapshot=True).snapshot == "{}"
+    finally:
+        store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'ledger'").fetchone() == (3,)
+    conn.close()

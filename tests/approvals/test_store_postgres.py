@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from irgov_policy.approvals import ApprovalService, KeyRing, open_store
+from irgov_policy.approvals.ledger_records import DecisionEntry
 from irgov_policy.approvals.store_postgres import SCHEMA_VERSION, PostgresApprovalStore
 from irgov_policy.errors import StoreError
 from irgov_policy.storage import StoreURL
@@ -62,10 +63,32 @@ def test_schema_version_and_forward_only_trigger(postgres_schema_url: str) -> No
         assert service.consume(token, tenant_id="acme", ir_hash=H1).success
         with _admin(postgres_schema_url) as conn:
             versions = dict(conn.execute(f'SELECT component, version FROM "{schema}".irgov_schema_version'))
-            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 2, "outbox": 1}
+            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 3, "outbox": 1}
             with pytest.raises(Exception, match="only moves forward"):
                 conn.execute(f"UPDATE \"{schema}\".irgov_approvals SET status = 'pending' WHERE approval_id = %s",
                              (approval.approval_id,))
+    finally:
+        store.close()
+
+
+def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(postgres_schema_url: str) -> None:
+    PostgresApprovalStore(postgres_schema_url).close()
+    schema = _schema(postgres_schema_url)
+    with _admin(postgres_schema_url) as conn:
+        conn.execute(f'ALTER TABLE "{schema}".irgov_decisions DROP COLUMN snapshot, DROP COLUMN intent_summary, '
+                     "DROP COLUMN step_count")
+        conn.execute(f"UPDATE \"{schema}\".irgov_schema_version SET version = 2 WHERE component = 'ledger'")
+        conn.execute(f"DELETE FROM \"{schema}\".irgov_schema_history WHERE component = 'ledger' AND version = 3")
+        conn.execute(f"INSERT INTO \"{schema}\".irgov_decisions VALUES ('acme', %s, 'ESCALATE', 2, NULL, 5)", (H1,))
+    with pytest.raises(StoreError, match=r"older schema \(ledger 2 -> 3\)"):
+        PostgresApprovalStore(postgres_schema_url)
+    store = PostgresApprovalStore(postgres_schema_url + "&auto_migrate=true")
+    try:
+        assert store.ledger.get_decision("acme", H1, with_snapshot=True) == DecisionEntry("acme", H1, "ESCALATE", 2,
+                                                                                          None, 5)
+        with _admin(postgres_schema_url) as conn:
+            assert conn.execute(f"SELECT version FROM \"{schema}\".irgov_schema_version "
+                                "WHERE component = 'ledger'").fetchone() == (3,)
     finally:
         store.close()
 

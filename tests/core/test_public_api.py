@@ -17,11 +17,11 @@ FROZEN = [
     "Approval", "ApprovalError", "ApprovalKeyError", "ApprovalPage", "ApprovalRecord", "ApprovalRequest", "ApprovalRequestView",
     "ApprovalService", "ApprovalStatus", "ApprovalStore", "ApprovalToken", "BundleError", "BusStatus",
     "Clearance", "ConfigError", "ConflictError", "ConsumeOutcome", "ConsumeResult", "Decision", "DiffAuditResult", "Digest",
-    "DigestError", "Event", "EventBatch", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
+    "DigestError", "Event", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
     "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "InputLimits",
     "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotEscalatedError", "NotFoundError",
     "PackLoadError", "PluginError", "PolicyEngine", "PolicyError", "PolicyTestLoadError", "RateLimitedError",
-    "ReloadResult", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError", "StoreTimeoutError", "__version__", "audit",
+    "ReloadResult", "RequestDetails", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError", "__version__", "audit",
     "canonical_bytes", "dag_hash", "dag_nodes", "hookimpl", "ir_hash", "load_config", "load_ir", "new_event",
     "open_store", "parse_ir", "step_hash", "verify_digest",
 ]

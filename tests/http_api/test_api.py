@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -72,7 +73,21 @@ def test_no_response_ever_holds_a_digest_or_a_second_token(client: TestClient) -
         client.post(f"/approvals/{request_id}/revoke", headers=bearer("bob")).text,
     ]
     for text in bodies:
-        assert token not in text and "digest" not in text and "kid" not in text
+        assert token not in text and "token_digest" not in text and "kid" not in text
+        # The only digests shown are the rule packs' (what a human approves under), never a token's.
+        assert _digest_keys(json.loads(text)) <= {"/decision/packs/digest"}
+
+
+def _digest_keys(value: object, path: str = "") -> set[str]:
+    """Where a key holding `digest` sits, array indexes left out."""
+    if isinstance(value, dict):
+        found = {f"{path}/{k}" for k in value if "digest" in k}
+        for k, v in value.items():
+            found |= _digest_keys(v, f"{path}/{k}")
+        return found
+    if isinstance(value, list):
+        return set().union(*(_digest_keys(v, path) for v in value)) if value else set()
+    return set()
 
 
 @pytest.mark.parametrize(("method", "path", "who", "status"), [

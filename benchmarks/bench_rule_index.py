@@ -2,10 +2,12 @@
 
 The large pack is the baseline plus `generated_pack(1000)`: rules spread over the action
 vocabulary in every form rule indexing recognises (`step.action == ...`, `in [...]`,
-`in constants.X`, `startsWith`, `family(...)`, `step.provider == ...`, `match.actions`) and some
-it cannot index. Both run from the same 5-step JSON bytes (the one `bench_engine.py` uses), in
+`in constants.X`, `startsWith`, `family(...)`, `step.provider == ...`, `match.actions`), most
+with a content guard (`hasToken(step.params, ...)`, `"k" in step.params`, ...), and some it cannot
+index. Both run from the same 5-step JSON bytes (the one `bench_engine.py` uses), in
 one process, with `auto`, measured in interleaved rounds. Also printed: the same large pack
-with indexing turned off, and pack load time for growing packs (it should grow linearly).
+with indexing turned off; the same again on steps whose params name every marker (the
+content guards hold, so those rules run in CEL); and pack load time for growing packs (it should grow linearly).
 
     python benchmarks/bench_rule_index.py [--rules 1000] [--steps 5] [--repeat N]
 
@@ -15,10 +17,12 @@ Target (issue 11): the 1,000-rule pack within 3x of the 15-rule pack per decisio
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench_engine import make_ir
 from generated_pack import generated_pack
@@ -26,6 +30,12 @@ from timing import interleaved_seconds
 
 from irgov_policy.policy import PolicyEngine
 from irgov_policy.policy.shipped import baseline_pack_path
+
+
+def _comparable(decision: Any) -> dict[str, Any]:
+    out: dict[str, Any] = decision.to_dict()
+    out.pop("duration_us"), out.pop("evaluated_at")
+    return out
 
 
 def main() -> None:
@@ -43,10 +53,7 @@ def main() -> None:
         large = PolicyEngine.from_paths([baseline, pack], "auto", **options)
         flat = PolicyEngine.from_paths([baseline, pack], "auto", index_rules=False, **options)
         data = make_ir(args.steps)
-        first, second = large.evaluate(data).to_dict(), flat.evaluate(data).to_dict()
-        first.pop("duration_us"), second.pop("duration_us")
-        first.pop("evaluated_at"), second.pop("evaluated_at")
-        if first != second:
+        if _comparable(large.evaluate(data)) != _comparable(flat.evaluate(data)):
             raise SystemExit("indexed and unindexed evaluation disagree")
         indexed = sum(1 for r in large.policy.step_rules if r.requirements)
         print(f"python {sys.version.split()[0]}; engine {large.engine_name}; {args.steps}-step IR from bytes; "
@@ -56,6 +63,20 @@ def main() -> None:
         print(f"  {len(small.policy.step_rules):>5}-rule pack           {seconds[0] * 1e6:>10.1f}us  1.00x")
         print(f"  {len(large.policy.step_rules):>5}-rule pack, indexed  {seconds[1] * 1e6:>10.1f}us  {ratios[1]:.2f}x"
               "   (target <= 3x)")
+        print(f"  {len(flat.policy.step_rules):>5}-rule pack, unindexed{seconds[2] * 1e6:>10.1f}us  {ratios[2]:.2f}x")
+        # The same steps naming every marker the generated rules look for in params: their content
+        # guards hold, so those rules run in CEL one by one (the slow case of content guards).
+        document = json.loads(data)
+        for step in document["steps"]:
+            step["params"].update({f"{p}{i}": 1 for i in range(args.rules) for p in ("m", "k")})
+        rich = json.dumps(document).encode("utf-8")
+        if _comparable(large.evaluate(rich)) != _comparable(flat.evaluate(rich)):
+            raise SystemExit("indexed and unindexed evaluation disagree")
+        seconds, ratios = interleaved_seconds(
+            [lambda: small.evaluate(rich), lambda: large.evaluate(rich), lambda: flat.evaluate(rich)], args.repeat)
+        print(f"same steps with every params marker ({len(rich) // 1024} KiB; the guards hold):")
+        print(f"  {len(small.policy.step_rules):>5}-rule pack           {seconds[0] * 1e6:>10.1f}us  1.00x")
+        print(f"  {len(large.policy.step_rules):>5}-rule pack, indexed  {seconds[1] * 1e6:>10.1f}us  {ratios[1]:.2f}x")
         print(f"  {len(flat.policy.step_rules):>5}-rule pack, unindexed{seconds[2] * 1e6:>10.1f}us  {ratios[2]:.2f}x")
         print("load time (parse, compile, index):")
         for size in (args.rules // 4, args.rules // 2, args.rules, args.rules * 2):

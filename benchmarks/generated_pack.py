@@ -47,7 +47,8 @@ def _rule(i: int, rnd: random.Random, *, with_errors: bool) -> tuple[str, list[t
     # Most rules name the actions they are about; one in a hundred reads the step without a guard.
     kinds = ["eq", "eq", "eq", "eq", "in", "in", "reversed", "const", "match", "starts", "family", "provider"]
     if with_errors:
-        kinds += ["error", "or", "ternary", "nested", "unindexed"]
+        kinds += ["error", "or", "ternary", "nested", "unindexed", "any_list", "any_constant", "ends", "contains",
+                  "labels", "null_key"]
     kind = "unindexed" if rnd.random() < 0.01 else rnd.choice(kinds)
     if kind == "eq":
         when = f"step.action == {_q(a)} && hasToken(step.params, {_q(marker)})"
@@ -64,6 +65,19 @@ def _rule(i: int, rnd: random.Random, *, with_errors: bool) -> tuple[str, list[t
     elif kind == "const":
         constants.append((f"gen_actions_{i}", [a, b]))
         when = f"step.action in constants.gen_actions_{i} && hasToken(step.params, {_q(marker)})"
+    elif kind == "any_list":
+        when = f"step.action == {_q(a)} && hasAnyToken(step.resource, [{_q(marker)}, {_q('z' + str(i))}])"
+    elif kind == "any_constant":
+        constants.append((f"gen_any_{i}", [marker, f"k{i}"]))
+        when = f"hasAnyToken(step.params, constants.gen_any_{i}) && step.provider == {_q(provider)}"
+    elif kind == "ends":
+        when = f"step.resource.endsWith('-x') && hasToken(step.params, {_q(marker)})"
+    elif kind == "contains":
+        when = f"step.resource.contains({_q(marker)}) && {_q(a)} != step.action"
+    elif kind == "labels":
+        when = f"hasAnyToken(ir.labels, [{_q(marker)}]) && step.action.startsWith({_q(fam + '.')})"
+    elif kind == "null_key":  # `in` on a null description errors: no guard may decide it
+        when = f"step.action == {_q(a)} && {_q(marker)} in step.description"
     elif kind == "unindexed":
         when = f"hasToken(step.resource, {_q('u' + str(i))})"
     elif kind == "error":  # errors wherever the action matches and params has no `missing`
@@ -94,7 +108,8 @@ def _rule(i: int, rnd: random.Random, *, with_errors: bool) -> tuple[str, list[t
 
 def generated_pack(rules: int, seed: int = 0, *, with_errors: bool = False) -> str:
     """The YAML of a pack `generated` of `rules` rules; `with_errors` adds rules that error at run
-    time and rules whose top level is `||` or `?:` (which indexing must leave alone)."""
+    time, rules whose top level is `||` or `?:` (which indexing must leave alone) and more forms
+    of content guards (token lists and constants, string tests, `ir.labels`)."""
     rnd = random.Random(seed)
     texts: list[str] = []
     constants: list[tuple[str, list[str]]] = []

@@ -29,7 +29,7 @@ from .pack import RulePack, load_pack
 from .plugin_hooks import collect_cel_functions, collect_checks, collect_rule_pack_paths
 from .policyset import CompiledRule, PolicySet
 from .primitives import PrimitiveError
-from .rule_index import StepPlan
+from .rule_index import GuardedRule, StepPlan
 from .shipped import baseline_pack_path
 from .sources import PackTrust, load_pack_sources
 
@@ -280,12 +280,10 @@ class PolicyEngine:
         policy = self.policy
         engine = policy.engine
         values: list[Any] = []
+        activation: Any = None
+        data: dict[str, Any] = {}
         if plan.batch_rules:
-            fields = policy.step_fields
-            data: dict[str, Any] = {"step": variables if fields is None else {f: variables[f] for f in fields
-                                                                              if f in variables}}
-            for name in plan.variables:
-                data[name] = ir_meta if name == "ir" else policy.constants
+            data = self._activation_data(plan, variables, ir_meta)
             activation = engine.activation(data)
             for program, chunk in plan.batches:
                 try:
@@ -297,13 +295,26 @@ class PolicyEngine:
                         data["constants"] = policy.constants
                         activation = engine.activation(data)
                     values.extend(self._evaluate_one(rule, activation) for rule in chunk)
-        position = 0
         token_cache: dict[str, frozenset[str]] = {}
-        for rule in plan.rules:
-            when: Any = True
-            if rule.program is not None:
-                when = values[position]
-                position += 1
+        for rule, source in plan.entries:
+            when: Any
+            if source is None:
+                when = True
+            elif type(source) is int:
+                when = values[source]
+            else:
+                assert isinstance(source, GuardedRule)
+                if any(guard.refutes(variables, ir_meta, token_cache) for guard in source.guards):
+                    continue  # a false term makes the whole `&&` false: nothing to record
+                if activation is None:
+                    data = self._activation_data(plan, variables, ir_meta)
+                    activation = engine.activation(data)
+                try:
+                    when = engine.evaluate(source.program, activation)
+                except CelEvalError as exc:
+                    when = exc
+            if when is False:
+                continue
             matched: Any = True
             if rule.match is not None:
                 try:
@@ -311,6 +322,14 @@ class PolicyEngine:
                 except PrimitiveError as exc:
                     matched = exc
             self._record(rule, matched, when, index, hits, violations)
+
+    def _activation_data(self, plan: StepPlan, variables: dict[str, Any], ir_meta: dict[str, Any]) -> dict[str, Any]:
+        fields = self.policy.step_fields
+        data: dict[str, Any] = {"step": variables if fields is None else {f: variables[f] for f in fields
+                                                                          if f in variables}}
+        for name in plan.variables:
+            data[name] = ir_meta if name == "ir" else self.policy.constants
+        return data
 
     def _evaluate_one(self, rule: CompiledRule, activation: Any) -> Any:
         try:

@@ -15,10 +15,11 @@ from typing import Any
 from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
 from .cel_text import constant_references, selected_step_fields
+from .content_guards import GUARDED_FUNCTIONS, ContentGuard, guards_of
 from .functions import match_key
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
-from .rule_index import StepPlan, StepPlanner, StepRequirement, requirements_of
+from .rule_index import StepPlan, StepPlanner, StepRequirement, conjuncts, requirements_of
 
 __all__ = ["CompiledRule", "PolicySet", "TierEntry"]
 
@@ -33,6 +34,8 @@ class CompiledRule:
     match: RuleMatch | None = None
     # What the step's action or provider must be for the rule to hold at all (rule indexing).
     requirements: tuple[StepRequirement, ...] = ()
+    # Terms of its `when` that Python decides from the step's values (content_guards.py).
+    guards: tuple[ContentGuard, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class PolicySet:
                     rule_owner[spec.id] = (pack, spec)
         step_rules: list[CompiledRule] = []
         ir_rules: list[CompiledRule] = []
+        tokens_guarded = not GUARDED_FUNCTIONS & set(engine.extra_functions)
         for pack in ordered:
             for spec in pack.rules:
                 program = None
@@ -148,8 +152,12 @@ class PolicySet:
                         continue
                 match = _resolve_match(pack, spec, constants, problems)
                 actions = match.actions[1] if match is not None and match.actions is not None else None
+                step_scope = spec.scope == "step"
+                guards = (guards_of(conjuncts(spec.when), constants, tokens_allowed=tokens_guarded)
+                          if step_scope and spec.when is not None else ())
                 compiled = CompiledRule(pack, spec, program, match,
-                                        requirements_of(spec.when, actions, constants) if spec.scope == "step" else ())
+                                        requirements_of(spec.when, actions, constants) if step_scope else (),
+                                        guards)
                 (ir_rules if spec.scope == "ir" else step_rules).append(compiled)
         if problems:
             raise PackLoadError(problems)

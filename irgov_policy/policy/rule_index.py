@@ -8,6 +8,10 @@ step that term refuses: CEL's `&&` is false as soon as one operand is false, eve
 errors, so skipping it changes no decision, hit or error. A rule without such a term (or with a
 `||` or `?:` at its top level) runs for every step.
 
+Of the rules a step's action and provider allow, those with a content guard (`content_guards.py`:
+`hasToken(step.params, "x")`, `"key" in step.params`, ...) run alone, and only when no guard
+refutes them; the others run together in one batch program per set of rules.
+
 The reading is textual and conservative: only plain string literals (no escapes, raw or triple
 quoted strings) and whole terms are recognised; anything else leaves the rule unindexed.
 """
@@ -23,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from .cel_text import blank_strings
 
 if TYPE_CHECKING:
+    from .content_guards import ContentGuard
     from .policyset import CompiledRule
 
-__all__ = ["StepPlan", "StepPlanner", "StepRequirement", "inline_constants", "requirements_of"]
+__all__ = ["GuardedRule", "StepPlan", "StepPlanner", "StepRequirement", "conjuncts", "inline_constants",
+           "requirements_of"]
 
 # Bounds on what the planner remembers: (action, provider) pairs come from untrusted IRs.
 MAX_PLANNED_PAIRS = 4096
@@ -86,7 +92,7 @@ def _strip_parentheses(source: str) -> str:
     return text
 
 
-def _conjuncts(source: str) -> list[str]:
+def conjuncts(source: str) -> list[str]:
     """The terms of the top-level `&&` chain of an expression (the whole expression when it has
     none); empty when its top level has `||` or `?`, whose terms need not all hold."""
     text = _strip_parentheses(source)
@@ -115,7 +121,7 @@ def _conjuncts(source: str) -> list[str]:
     found: list[str] = []
     for term in terms:
         inner = _strip_parentheses(term)
-        nested = _conjuncts(inner) if inner != term.strip() else []
+        nested = conjuncts(inner) if inner != term.strip() else []
         found.extend(nested or [inner])
     return found
 
@@ -157,7 +163,7 @@ def requirements_of(when: str | None, match_actions: frozenset[str] | None,
     if match_actions is not None:
         found.append(StepRequirement("action", match_actions))
     if when is not None:
-        for term in _conjuncts(when):
+        for term in conjuncts(when):
             requirement = _term_requirement(term, constants)
             if requirement is not None:
                 found.append(requirement)
@@ -197,16 +203,39 @@ def inline_constants(source: str, constants: Mapping[str, list[str]]) -> str:
     return inlined
 
 
+class GuardedRule:
+    """A rule with content guards: its guards, and its own program (constants inlined), compiled
+    the first time no guard refutes it (most guarded rules never run for most steps)."""
+
+    __slots__ = ("_compile", "_program", "guards", "rule", "text")
+
+    def __init__(self, rule: CompiledRule, text: str, compile_program: Callable[[str], Any]) -> None:
+        self.rule = rule
+        self.guards: tuple[ContentGuard, ...] = rule.guards
+        self.text = text
+        self._compile = compile_program
+        self._program: Any = None
+
+    @property
+    def program(self) -> Any:
+        if self._program is None:  # a race compiles twice, harmlessly
+            self._program = self._compile(self.text)
+        return self._program
+
+
 @dataclass(frozen=True)
 class StepPlan:
     """The step rules to run for one (action, provider), in pack order; the batch programs that
-    evaluate the `when` of those that have one into lists, each with its rules; and the
-    variables (`ir`, `constants`) those programs read besides `step`."""
+    evaluate the `when` of the unguarded ones into lists, each with its rules; the variables
+    (`ir`, `constants`) the programs read besides `step`; and per rule (`entries`, in the order
+    of `rules`) where its `when` comes from: None (it has none), the index of its value in the
+    batch results, or its `GuardedRule`."""
 
     rules: tuple[CompiledRule, ...]
     batch_rules: tuple[CompiledRule, ...]
     batches: tuple[tuple[Any, tuple[CompiledRule, ...]], ...]
     variables: tuple[str, ...]
+    entries: tuple[tuple[CompiledRule, int | GuardedRule | None], ...] = ()
 
 
 class StepPlanner:
@@ -216,10 +245,13 @@ class StepPlanner:
     def __init__(self, rules: tuple[CompiledRule, ...], constants: Mapping[str, list[str]],
                  compile_batch: Callable[[str], Any], *, indexed: bool = True) -> None:
         self.rules = rules
-        self.indexed = indexed and any(rule.requirements for rule in rules)
+        self.indexed = indexed and any(rule.requirements or rule.guards for rule in rules)
         self._compile = compile_batch
         self._texts = {i: inline_constants(rule.spec.when, constants) for i, rule in enumerate(rules)
                        if rule.spec.when is not None}
+        # Unindexed plans run every rule in CEL: the reference the property test compares with.
+        self._guarded = {i: GuardedRule(rules[i], self._texts[i], compile_batch) for i in self._texts
+                         if self.indexed and rules[i].guards}
         self._plans: dict[tuple[str, str], StepPlan] = {}
         self._programs: dict[tuple[int, ...], StepPlan] = {}
         if not self.indexed:
@@ -241,10 +273,13 @@ class StepPlanner:
     def _build(self, chosen: tuple[int, ...]) -> StepPlan:
         rules = tuple(self.rules[i] for i in chosen)
         with_when = [i for i in chosen if i in self._texts]
+        batched = [i for i in with_when if i not in self._guarded]
+        position = {i: n for n, i in enumerate(batched)}
+        entries = tuple((self.rules[i], position[i] if i in position else self._guarded.get(i)) for i in chosen)
         batches: list[tuple[Any, tuple[CompiledRule, ...]]] = []
         chunk: list[int] = []
         size = 0
-        for i in with_when:
+        for i in batched:
             text = self._texts[i]
             if chunk and size + len(text) > MAX_BATCH_CHARACTERS:
                 batches.append(self._batch(chunk))
@@ -255,7 +290,7 @@ class StepPlanner:
             batches.append(self._batch(chunk))
         texts = [blank_strings(self._texts[i]) for i in with_when]
         variables = tuple(name for name, pattern in _NAME.items() if any(pattern.search(t) for t in texts))
-        plan = StepPlan(rules, tuple(self.rules[i] for i in with_when), tuple(batches), variables)
+        plan = StepPlan(rules, tuple(self.rules[i] for i in batched), tuple(batches), variables, entries)
         if len(self._programs) < MAX_BATCH_PROGRAMS:
             self._programs[chosen] = plan
         return plan

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from irgov_policy.policy import PolicyEngine, available_engines
-from irgov_policy.policy.rule_index import StepRequirement, inline_constants, requirements_of
+from irgov_policy.policy.content_guards import ContentGuard, guards_of
+from irgov_policy.policy.rule_index import StepRequirement, conjuncts, inline_constants, requirements_of
 
 from .conftest import BASELINE, REPO
 
@@ -63,6 +64,41 @@ def test_requirements_read_from_conditions(when: str, expected: list[StepRequire
     assert list(requirements_of(when, None, CONSTANTS)) == expected
 
 
+@pytest.mark.parametrize(("when", "expected"), [
+    ('step.action == "a" && hasToken(step.params, "Prod")',
+     [ContentGuard("tokens", "step", "params", frozenset({"prod"}))]),
+    ("hasAnyToken(step.resource, ['x', 'y']) && (z && hasAnyToken(ir.labels, constants.markers))",
+     [ContentGuard("tokens", "step", "resource", frozenset({"x", "y"})),
+      ContentGuard("tokens", "ir", "labels", frozenset({"prod", "live"}))]),
+    ('"key" in step.params && step.resource.startsWith("site:")',
+     [ContentGuard("key", "step", "params", ("key",)), ContentGuard("startsWith", "step", "resource", ("site:",))]),
+    ('step.description.endsWith("!") && step.step_id.contains("a")',
+     [ContentGuard("endsWith", "step", "description", ("!",)), ContentGuard("contains", "step", "step_id", ("a",))]),
+    # Not guards: alternatives, negations, other variables and fields, computed or escaped arguments.
+    ('hasToken(step.params, "x") || y', []),
+    ('!hasToken(step.params, "x") && y', []),
+    ('hasToken(x.params, "x") && hasToken(step.nope, "x") && hasToken(step.params.a, "x")', []),
+    ('hasToken(step.params, "x" + "y") && hasToken(step.params, "\\x") && "k" in step.params.a', []),
+    ("hasAnyToken(step.params, constants.unknown_name)", []),
+])
+def test_guards_read_from_conditions(when: str, expected: list[ContentGuard]) -> None:
+    assert list(guards_of(conjuncts(when), {"markers": ["PROD", "live"]})) == expected
+
+
+def test_a_guard_refutes_only_what_is_certainly_false() -> None:
+    [tokens, key, prefix] = guards_of(conjuncts(
+        'hasToken(step.params, "prod") && "k" in step.params && step.resource.startsWith("s")'), {})
+    cache: dict[str, frozenset[str]] = {}
+    step = {"params": {"k": ["PROD-eu"]}, "resource": "site"}
+    assert not tokens.refutes(step, {}, cache) and not key.refutes(step, {}, cache)
+    assert not prefix.refutes(step, {}, cache) and cache == {"params": frozenset({"k", "prod", "eu"})}
+    other = {"params": {"x": 1}, "resource": "web"}
+    assert tokens.refutes(other, {}, {}) and key.refutes(other, {}, {}) and prefix.refutes(other, {}, {})
+    # Values of another type are left to CEL, which errors or compares as it does.
+    odd = {"params": None, "resource": 7}
+    assert tokens.refutes(odd, {}, {}) and not key.refutes(odd, {}, {}) and not prefix.refutes(odd, {}, {})
+
+
 def test_match_actions_is_a_requirement() -> None:
     assert requirements_of(None, frozenset({"a"}), {}) == (StepRequirement("action", frozenset({"a"})),)
 
@@ -99,6 +135,10 @@ def test_the_generated_pack_is_mostly_indexed(pack_dir: Path) -> None:
     plan = policy.step_plan("dns.update_records", "dns.hetzner")
     assert 0 < len(plan.rules) < len(policy.step_rules)
     assert all(r in plan.rules for r in policy.step_rules if not r.requirements)
+    guarded = [r for r in plan.rules if r.guards]
+    assert guarded and len(plan.batch_rules) < len([r for r in plan.rules if r.program is not None])
+    assert {g.kind for r in policy.step_rules for g in r.guards} == {
+        "tokens", "key", "startsWith", "endsWith", "contains"}
 
 
 words = st.sampled_from([f"m{i}" for i in range(0, 120, 7)] + [f"k{i}" for i in range(0, 120, 5)]
@@ -111,7 +151,8 @@ steps = st.fixed_dictionaries({
     "idempotency_key": st.just("k"),
     "params": st.dictionaries(words, st.one_of(words, st.integers(0, 3)), max_size=3),
 })
-irs = st.fixed_dictionaries({"tenant_id": st.just("t"), "steps": st.lists(steps, min_size=1, max_size=4)})
+irs = st.fixed_dictionaries({"tenant_id": st.just("t"), "steps": st.lists(steps, min_size=1, max_size=4)},
+                            optional={"labels": st.dictionaries(words, words, max_size=2)})
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 

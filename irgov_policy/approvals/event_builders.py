@@ -1,5 +1,9 @@
 """The events of the approval service, built from a record: `ir.approval_created`,
-`ir.approval_expired` and `ir.approval_invalid` (payloads as in the event contract)."""
+`ir.approval_expired` and `ir.approval_invalid` (payloads as in the event contract).
+
+Each carries the IR's `request_id` as `meta.correlation_id` when it is known: from the approval
+record (its grant copied it from the decision) or, for a consume of no known approval, from the
+decision the kernel made on that tenant and IR hash."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ def created_event(record: ApprovalRecord, now: datetime) -> Event:
         "expires_at": format_payload_timestamp(approval.expires_at),
         "created_by": record.created_by,
         "created_at": format_payload_timestamp(approval.created_at),
-    }, tenant_id=record.tenant_id, now=now)
+    }, tenant_id=record.tenant_id, correlation_id=record.correlation_id, now=now)
 
 
 def expired_event(record: ApprovalRecord, now: datetime) -> Event:
@@ -35,7 +39,7 @@ def expired_event(record: ApprovalRecord, now: datetime) -> Event:
         "created_at": format_payload_timestamp(from_us(record.created_us)),
         "ttl_seconds": record.ttl_seconds,
         "was_consumed": False,
-    }, tenant_id=record.tenant_id, now=now)
+    }, tenant_id=record.tenant_id, correlation_id=record.correlation_id, now=now)
 
 
 #: the event contract's four reasons; the finer cause rides in `detail`.
@@ -51,7 +55,8 @@ CONTRACT_REASON = {
 
 
 def invalid_event(*, tenant_id: str, ir_hash: str, reason: ConsumeReason, attempted_by: str | None,
-                  approval_id: str | None, now: datetime, extra: dict[str, Any] | None = None) -> Event:
+                  approval_id: str | None, now: datetime, extra: dict[str, Any] | None = None,
+                  correlation_id: str | None = None) -> Event:
     payload: dict[str, Any] = {
         "tenant_id": tenant_id,
         "ir_hash": ir_hash,
@@ -62,4 +67,5 @@ def invalid_event(*, tenant_id: str, ir_hash: str, reason: ConsumeReason, attemp
         "approval_id": approval_id,
     }
     payload.update(extra or {})
-    return new_event(EventType.APPROVAL_INVALID, payload, tenant_id=tenant_id, now=now)
+    return new_event(EventType.APPROVAL_INVALID, payload, tenant_id=tenant_id, correlation_id=correlation_id,
+                     now=now)

@@ -22,6 +22,7 @@ from ..errors import (
     DigestError,
     InvalidTTLError,
     NotFoundError,
+    StoreError,
 )
 from ..events.bus import EventBus
 from ..events.envelope import Event, format_payload_timestamp, format_timestamp, new_event, uuid7
@@ -149,6 +150,24 @@ class ApprovalService:
         except Exception as exc:  # the bus promises not to raise; a decision never depends on it
             logger.warning("publishing event %s (%s) failed: %s", event.id, event.type, type(exc).__name__)
 
+    def _correlation(self, record: ApprovalRecord | None, tenant_id: str, ir_hash: str) -> str | None:
+        """The IR's `request_id` for the events about `record` (or, with none, about a consume
+        for `tenant_id` and `ir_hash`): the record's own, else the kernel's decision on that IR
+        (approvals made before the record carried it, or created without it)."""
+        if record is not None and record.correlation_id is not None:
+            return record.correlation_id
+        try:
+            entry = self.store.ledger.get_decision(tenant_id, ir_hash)
+        except StoreError as exc:  # the event goes out uncorrelated rather than not at all
+            logger.warning("cannot read the decision of ir %s for the event's correlation id: %s", ir_hash, exc)
+            return None
+        return None if entry is None else entry.request_id
+
+    def _correlated(self, record: ApprovalRecord) -> ApprovalRecord:
+        if record.correlation_id is not None:
+            return record
+        return record.with_changes(correlation_id=self._correlation(record, record.tenant_id, record.ir_hash))
+
     def _touch_expired(self, record: ApprovalRecord, now: datetime) -> ApprovalRecord:
         """Record the expiry of a pending approval past its time; publish it the first time."""
         if record.status is not ApprovalStatus.PENDING or record.expires_us > to_us(now):
@@ -156,15 +175,24 @@ class ApprovalService:
         after, changed = self.store.expire(record.approval_id, to_us(now))
         if changed and after is not None:
             logger.info("approval %s expired", after.approval_id)
-            self._publish(expired_event(after, now))
+            self._publish(expired_event(self._correlated(after), now))
         return after or record
 
     # -- create ------------------------------------------------------------------------------
 
     def create(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
-               created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
-        """A pending approval and its token. The token is returned here and nowhere else."""
-        record, token, event = self._new_approval(tenant_id, ir_hash, ttl_seconds, created_by, reason)
+               created_by: str | None = None, reason: str | None = None,
+               correlation_id: str | None = None) -> tuple[Approval, ApprovalToken]:
+        """A pending approval and its token. The token is returned here and nowhere else.
+        `correlation_id` is the IR's `request_id`, the `meta.correlation_id` of the approval's
+        events (when None, the kernel's decision on the IR supplies it if there is one)."""
+        check_text("correlation_id", correlation_id, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
+        self._check_ir_hash(ir_hash)
+        if correlation_id is None:
+            correlation_id = self._correlation(None, tenant_id, ir_hash)
+        record, token, event = self._new_approval(tenant_id, ir_hash, ttl_seconds, created_by, reason,
+                                                  correlation_id)
         self.store.insert(record)
         return self._created(record, event), token
 
@@ -175,7 +203,7 @@ class ApprovalService:
         a crash leaves the request grantable or granted with its approval, nothing in between.
         Raises `ConflictError` when the request was granted or revoked meanwhile."""
         record, token, event = self._new_approval(request.tenant_id, request.ir_hash, ttl_seconds, granted_by,
-                                                  reason)
+                                                  reason, request.correlation_id)
         granted = self.store.grant(request.request_id, tenant_id=request.tenant_id, granted_by=granted_by,
                                    granted_us=record.created_us, record=record, event=event)
         if granted is None:
@@ -183,7 +211,8 @@ class ApprovalService:
         return self._created(record, event), token, granted
 
     def _new_approval(self, tenant_id: str, ir_hash: str, ttl_seconds: int | float | None,
-                      created_by: str | None, reason: str | None) -> tuple[ApprovalRecord, ApprovalToken, Event]:
+                      created_by: str | None, reason: str | None,
+                      correlation_id: str | None) -> tuple[ApprovalRecord, ApprovalToken, Event]:
         """A checked pending record, its token and its `ir.approval_created` event (not yet stored)."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
@@ -207,6 +236,7 @@ class ApprovalService:
             expires_us=created_us + ttl_us(ttl),
             created_by=created_by,
             reason=reason,
+            correlation_id=correlation_id,
         )
         return record, token, created_event(record, now)
 
@@ -241,8 +271,10 @@ class ApprovalService:
             logger.info("approval consume refused for tenant %s: token_not_found", tenant_id)
             self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash,
                                               reason=ConsumeReason.TOKEN_NOT_FOUND, attempted_by=consumed_by,
-                                              approval_id=None, now=now))
+                                              approval_id=None, now=now,
+                                              correlation_id=self._correlation(None, tenant_id, ir_hash)))
             return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
+        record = self._correlated(record)
 
         # Built before the store call: durable stores record this very event (same id) in the
         # transaction that consumes, and the bus gets it afterwards.
@@ -254,11 +286,13 @@ class ApprovalService:
             "consumed_at": format_payload_timestamp(now),
             "time_to_consume_seconds": max(0, now_us - record.created_us) // 1_000_000,  # whole seconds
             "was_expired": False,
-        }, tenant_id=record.tenant_id, now=now)
+        }, tenant_id=record.tenant_id, correlation_id=record.correlation_id, now=now)
         outcome = self.store.consume(record.approval_id, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
                                      consumed_by=consumed_by, event=consumed_event,
                                      max_mismatches=self.max_mismatches)
         after = outcome.record or record
+        if after.correlation_id is None:
+            after = after.with_changes(correlation_id=record.correlation_id)
         if outcome.success:
             logger.info("approval %s consumed by tenant %s", record.approval_id, tenant_id)
             self._publish(consumed_event)
@@ -275,19 +309,20 @@ class ApprovalService:
         if reason is ConsumeReason.TOKEN_NOT_FOUND:
             # The record vanished between the lookup and the consume (purged): not found.
             self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
-                                              attempted_by=consumed_by, approval_id=None, now=now))
+                                              attempted_by=consumed_by, approval_id=None, now=now,
+                                              correlation_id=record.correlation_id))
             return ConsumeResult(False, None, reason, None)
         if reason is ConsumeReason.TENANT_MISMATCH:
             logger.warning("approval %s: consume attempted by another tenant", record.approval_id)
             extra["attempted_tenant_id"] = tenant_id
             self._publish(invalid_event(tenant_id=record.tenant_id, ir_hash=ir_hash, reason=reason,
                                               attempted_by=consumed_by, approval_id=record.approval_id,
-                                              now=now, extra=extra))
+                                              now=now, extra=extra, correlation_id=record.correlation_id))
             return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
         logger.info("approval %s consume refused: %s", record.approval_id, reason.value)
         self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash, reason=reason,
                                           attempted_by=consumed_by, approval_id=record.approval_id, now=now,
-                                          extra=extra))
+                                          extra=extra, correlation_id=record.correlation_id))
         return ConsumeResult(False, after.status, reason, record.approval_id)
 
     # -- reading and housekeeping ------------------------------------------------------------
@@ -366,7 +401,7 @@ class ApprovalService:
             now = self._now()
             expired = self.store.expire_due(to_us(now), batch)
             for record in expired:
-                self._publish(expired_event(record, now))
+                self._publish(expired_event(self._correlated(record), now))
             total += len(expired)
             if len(expired) < batch:
                 break
@@ -399,9 +434,10 @@ class ApprovalService:
     # -- async forms (the host is asyncio; stores are blocking, so they run in a thread) -----
 
     async def acreate(self, tenant_id: str, ir_hash: str, *, ttl_seconds: int | float | None = None,
-                      created_by: str | None = None, reason: str | None = None) -> tuple[Approval, ApprovalToken]:
+                      created_by: str | None = None, reason: str | None = None,
+                      correlation_id: str | None = None) -> tuple[Approval, ApprovalToken]:
         return await asyncio.to_thread(self.create, tenant_id, ir_hash, ttl_seconds=ttl_seconds,
-                                       created_by=created_by, reason=reason)
+                                       created_by=created_by, reason=reason, correlation_id=correlation_id)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
                        consumed_by: str | None = None) -> ConsumeResult:

@@ -121,8 +121,9 @@ class ApprovalRequests:
         check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         assert isinstance(tenant, str) and isinstance(ir_hash, str)
         entry = self._escalated(tenant, ir_hash)
+        # The IR's request id rides with the request to its approval and every approval event.
         request = ApprovalRequest(new_request_id(), tenant, ir_hash, requested_by, entry.risk_tier, now_us(),
-                                  reason=reason)
+                                  reason=reason, correlation_id=entry.request_id)
         self.ledger.insert_request(request)
         logger.info("approval request %s for ir %s of tenant %s by %s", request.request_id, ir_hash, tenant,
                     requested_by)
@@ -180,7 +181,8 @@ class ApprovalRequests:
         decided = self.ledger.get_decision(tenant_id, ir_hash)
         # Nothing decided the risk: record the highest tier rather than guess a lower one.
         request = ApprovalRequest(new_request_id(), tenant_id, ir_hash, by,
-                                  decided.risk_tier if decided is not None else 3, now_us(), reason=recorded)
+                                  decided.risk_tier if decided is not None else 3, now_us(), reason=recorded,
+                                  correlation_id=decided.request_id if decided is not None else None)
         self.ledger.insert_request(request)
         try:
             approval, token, granted = self.approvals.grant(request, granted_by=by, ttl_seconds=ttl_seconds,

@@ -308,3 +308,63 @@ def test_a_newer_postgres_schema_is_refused_by_db_upgrade(postgres_schema_url: s
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert "has outbox schema version 7: this version knows up to 1" in result.output
+
+
+# -- processes starting at once ------------------------------------------------------------------
+
+
+def _sqlite_child(path: str, start: Any, results: Any) -> None:
+    start.wait(10)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        results.put(upgrade_sqlite(conn, SQLITE_COMPONENTS))
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(repr(exc))
+    finally:
+        conn.close()
+
+
+def _postgres_child(url: str, start: Any, results: Any) -> None:
+    applied: list[tuple[str, int]] = []
+    start.wait(10)
+    try:
+        PostgresApprovalStore(url, progress=lambda component, step: applied.append((component, step.version))
+                              ).close()
+        results.put(applied)
+    except Exception as exc:
+        results.put(repr(exc))
+
+
+def _race(target: Any, where: str, processes: int = 4) -> list[tuple[str, int]]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    children = [context.Process(target=target, args=(where, start, results)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(30)
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    return [pair for outcome in outcomes for pair in outcome]
+
+
+def test_processes_upgrading_one_sqlite_file_at_once_apply_each_step_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    _make_sqlite_v1(path, KeyRing.generate())
+    applied = _race(_sqlite_child, str(path))
+    expected = [(c.name, s.version) for c in SQLITE_COMPONENTS for s in c.steps
+                if s.version > {"approvals": 1, "ledger": 1}.get(c.name, 0)]
+    assert sorted(applied) == sorted(expected)  # each once, whichever process applied it
+    assert _versions(path) == LATEST
+
+
+@pytest.mark.postgres
+def test_processes_upgrading_one_postgres_schema_at_once_apply_each_step_once(postgres_schema_url: str) -> None:
+    _make_postgres_v1(postgres_schema_url, KeyRing.generate())
+    applied = _race(_postgres_child, postgres_schema_url + "&auto_migrate=true")
+    expected = [(c.name, s.version) for c in POSTGRES_COMPONENTS for s in c.steps if s.version > 1]
+    assert sorted(applied) == sorted(expected)
+    assert _pg_versions(postgres_schema_url) == {c.name: c.latest for c in POSTGRES_COMPONENTS}

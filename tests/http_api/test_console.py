@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,69 @@ def test_browser_tests_skip_without_chromium_and_fail_when_required(monkeypatch:
     monkeypatch.setenv("IRGOV_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="IRGOV_REQUIRE_BROWSER=1 but no chromium"):
         browser.require_browser()
+
+
+def test_detail_model_reads_recorded_steps_and_the_decision() -> None:
+    from irgov_policy.http.console.present import detail_model, queue_rows
+
+    view = {
+        "request_id": "areq_" + "0" * 32, "tenant_id": "t1", "status": "requested", "risk_tier": 2,
+        "requested_at": "2026-12-01T10:00:00Z", "requested_by": "alice", "intent_summary": "move www",
+        "deadline_at": "2026-12-01T12:00:00Z", "time_left_seconds": 3600, "submitted_by": ["alice"],
+        "decision": {"high_risk_steps": [{"step_index": 1, "action": "dns.update_records", "provider": "dns.x",
+                                          "risk_tier": 2, "reason": "dns changes need a human"}],
+                     "violations": [], "audit_violations": [{"step_index": 0, "code": "NEW_RULE", "message": "m",
+                                                             "mode": "audit"}],
+                     "packs": [{"name": "baseline", "version": "1", "digest": "sha256:" + "a" * 64}]},
+        "steps": {"items": [
+            {"index": 0, "action": "webgen.generate_site", "provider": "webgen.v1", "tier": 0, "high_risk": False,
+             "resource": {"text": "site/a", "truncated": False, "size": 6},
+             "params": {"text": '{"theme":"clean"}', "truncated": False, "size": 17},
+             "constraints": {"text": "{}", "truncated": False, "size": 2}, "hits": []},
+            {"index": 1, "action": "dns.update_records", "provider": "dns.x", "tier": 2, "high_risk": True,
+             "resource": {"text": "zone/a", "truncated": False, "size": 6},
+             "params": {"text": '{"records":[', "truncated": True, "size": 5000},
+             "constraints": {"text": "{}", "truncated": False, "size": 2},
+             "hits": [{"pack": "baseline", "rule": "dns-writes", "tier": 2, "reason": "dns changes need a human",
+                       "mode": "enforce"}]}], "next_offset": None, "total": 2},
+    }
+    model = detail_model(view)
+    assert [s.escalates for s in model.steps] == [False, True]
+    assert model.steps[1].params.endswith("(cut: 5000 bytes in all)")
+    assert model.steps[1].hits[0]["rule"] == "dns-writes"
+    assert model.reasons == ("step 1 (dns.update_records on dns.x) is tier 2: dns changes need a human",)
+    assert model.violations[0]["mode"] == "audit" and model.packs[0]["name"] == "baseline"
+    assert model.submitted_by == ("alice",) and '"intent_summary": "move www"' in model.raw_ir
+    row = queue_rows([view], datetime(2026, 12, 1, 11, 0, tzinfo=UTC))[0]
+    assert row["summary"] == "move www" and row["time_left"] == "1 h 0 min" and row["age"] == "1 h 0 min"
+
+
+def test_live_feed_is_woken_by_the_event_bus(gov: Governance) -> None:
+    # The poll is slower than the stream is long: only an event can bring the second message.
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    from irgov_policy.http import create_router
+    from irgov_policy.http.console import ConsoleSettings, create_console_router
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        await gov.astart()
+        yield
+        await gov.astop()
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(create_router(gov, console=False))
+    app.include_router(create_console_router(gov, settings=ConsoleSettings(poll_interval=60, stream_seconds=8)),
+                       prefix="/console")
+    with TestClient(app) as api:
+        request_id = escalate(api)
+        page = browser(api)
+        sign_in(page)
+        with page.stream("GET", "/console/events?status=requested") as stream:
+            messages = (line for line in stream.iter_lines() if line.startswith("data: "))
+            assert '"waiting":1' in next(messages)
+            granted = api.post(f"/approvals/{request_id}/grant", json={"ttl_seconds": 60}, headers=bearer("bob"))
+            assert granted.status_code == 200
+            assert '"waiting":0' in next(messages)  # ir.approval_created woke the stream

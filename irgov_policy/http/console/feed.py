@@ -99,8 +99,9 @@ async def queue_stream(feed: ConsoleFeed, snapshot: Callable[[], Awaitable[dict[
                 previous = key
                 last_sent = time.monotonic()
                 yield _message("queue", state["data"])
+            left = stream_seconds - (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(flag.wait(), timeout=poll_interval)
+                await asyncio.wait_for(flag.wait(), timeout=max(0.0, min(poll_interval, left)))
             if await is_disconnected():
                 return
     finally:

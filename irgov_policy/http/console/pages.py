@@ -28,7 +28,7 @@ from ...kernel import Governance
 from ...text_rules import REQUEST_ID
 from ..auth import ApiKeyAuth, Principal, Role, hash_api_key
 from ..problems import ProblemError
-from .feed import feed_for, queue_stream
+from .feed import STREAM_SECONDS, feed_for, queue_stream
 from .present import HISTORY_STATUSES, QUEUE_STATUSES, TIERS, QueueFilter, detail_model, queue_rows
 from .security import console_route_class, read_form, refusal, require_csrf, sign_in_required
 from .sessions import Session, SessionStore, new_session_id, session_digest
@@ -52,7 +52,10 @@ NOTICES = {
 @dataclass(frozen=True)
 class ConsoleSettings:
     session_seconds: float = 8 * 3600.0
+    #: how often a live stream reads the queue when no event woke it
     poll_interval: float = 2.0
+    #: how long one live stream lasts before the browser reconnects
+    stream_seconds: float = STREAM_SECONDS
 
 
 def _templates() -> Environment:
@@ -187,7 +190,7 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
             return {"key": key, "data": state}
 
         stream = queue_stream(feed, snapshot, poll_interval=settings.poll_interval,
-                              is_disconnected=request.is_disconnected)
+                              is_disconnected=request.is_disconnected, stream_seconds=settings.stream_seconds)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

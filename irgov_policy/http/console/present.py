@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,10 +73,13 @@ def duration_text(seconds: float | None) -> str:
 
 
 def _expires(view: Mapping[str, Any]) -> datetime | None:
+    """When the request's chance ends: its stated deadline, or a pending approval's expiry."""
+    if view.get("deadline_at"):
+        return parse_time(view.get("deadline_at"))
     approval = view.get("approval")
     if isinstance(approval, Mapping) and approval.get("status") == "pending":
         return parse_time(approval.get("expires_at"))
-    return parse_time(view.get("expires_at"))
+    return None
 
 
 def sort_by_urgency(views: Iterable[Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:
@@ -96,6 +99,7 @@ def queue_rows(views: Iterable[Mapping[str, Any]], now: datetime) -> list[dict[s
     for view in sort_by_urgency(views, now):
         created = parse_time(view.get("requested_at"))
         expires = _expires(view)
+        left = view.get("time_left_seconds")
         rows.append({
             "request_id": str(view.get("request_id", "")),
             "tenant_id": str(view.get("tenant_id", "")),
@@ -105,7 +109,8 @@ def queue_rows(views: Iterable[Mapping[str, Any]], now: datetime) -> list[dict[s
             "requested_by": str(view.get("requested_by") or ""),
             "requested_at": str(view.get("requested_at") or ""),
             "age": duration_text((now - created).total_seconds()) if created else "",
-            "time_left": duration_text((expires - now).total_seconds()) if expires else "",
+            "time_left": duration_text(left) if isinstance(left, int | float) else
+            (duration_text((expires - now).total_seconds()) if expires else ""),
             "reason": str(view.get("reason") or ""),
         })
     return rows
@@ -162,30 +167,70 @@ def _hit(hit: Any) -> dict[str, str]:
             "reason": _text(hit.get("reason")), "mode": _text(hit.get("mode") or "enforce")}
 
 
-def _steps(view: Mapping[str, Any], threshold: int) -> tuple[StepRow, ...]:
+def _rendered(value: Any) -> str:
+    """A value as text; a bounded rendering (`text`, `truncated`, `size`) says when it was cut."""
+    if isinstance(value, Mapping) and set(value) >= {"text", "truncated"}:
+        text = _text(value.get("text"))
+        if value.get("truncated"):
+            text += f" \u2026 (cut: {_int(value.get('size'))} bytes in all)"
+        return text
+    return _text(value)
+
+
+def _step_items(view: Mapping[str, Any]) -> list[Any] | None:
     steps = view.get("steps")
-    if not isinstance(steps, Sequence) or isinstance(steps, str):
+    if isinstance(steps, Mapping):  # one page of the recorded steps
+        items = steps.get("items")
+        return list(items) if isinstance(items, list) else None
+    return list(steps) if isinstance(steps, list) else None
+
+
+def _decision(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    decision = view.get("decision")
+    return decision if isinstance(decision, Mapping) else view
+
+
+def _steps(view: Mapping[str, Any], threshold: int) -> tuple[StepRow, ...]:
+    steps = _step_items(view)
+    if steps is None:
         return ()
-    high = {h.get("step_index") for h in view.get("high_risk_steps") or () if isinstance(h, Mapping)}
+    high = {h.get("step_index") for h in _decision(view).get("high_risk_steps") or () if isinstance(h, Mapping)}
     rows = []
     for position, step in enumerate(steps):
         if not isinstance(step, Mapping):
             continue
         index = _int(step.get("index"), position)
         tier = _int(step.get("tier", step.get("risk_tier")))
+        flagged = step.get("high_risk")
         rows.append(StepRow(
             index=index, step_id=_text(step.get("step_id")), action=_text(step.get("action")),
-            provider=_text(step.get("provider")), resource=_text(step.get("resource")),
-            params=_text(step.get("params")), constraints=_text(step.get("constraints")), tier=tier,
-            escalates=index in high or tier >= threshold,
+            provider=_text(step.get("provider")), resource=_rendered(step.get("resource")),
+            params=_rendered(step.get("params")), constraints=_rendered(step.get("constraints")), tier=tier,
+            escalates=bool(flagged) if isinstance(flagged, bool) else (index in high or tier >= threshold),
             hits=tuple(_hit(h) for h in step.get("hits") or ())))
     return tuple(rows)
 
 
+def _raw(view: Mapping[str, Any]) -> str:
+    raw = view.get("ir")
+    if raw is None:
+        steps = _step_items(view)
+        if steps is None:
+            return ""
+        # The plan as recorded with the decision (bounded renderings of params and constraints).
+        raw = {"tenant_id": view.get("tenant_id"), "request_id": view.get("ir_request_id"),
+               "intent_summary": view.get("intent_summary"), "steps": steps}
+    text = _text(raw)
+    if len(text) > RAW_LIMIT:
+        text = text[:RAW_LIMIT] + f"\n... cut at {RAW_LIMIT} characters; the API has the whole request"
+    return text
+
+
 def detail_model(view: Mapping[str, Any], *, escalation_tier: int = 2) -> DetailModel:
     steps = _steps(view, escalation_tier)
+    decision = _decision(view)
     reasons: list[str] = []
-    for high in view.get("high_risk_steps") or ():
+    for high in decision.get("high_risk_steps") or ():
         if isinstance(high, Mapping):
             reasons.append(f"step {_int(high.get('step_index'))} ({_text(high.get('action'))} on "
                            f"{_text(high.get('provider'))}) is tier {_int(high.get('risk_tier'))}: "
@@ -193,22 +238,19 @@ def detail_model(view: Mapping[str, Any], *, escalation_tier: int = 2) -> Detail
     if not reasons:
         reasons = [f"step {s.index} ({s.action} on {s.provider}): {h['reason']}"
                    for s in steps if s.escalates for h in s.hits if h["mode"] != "audit"]
-    raw = view.get("ir")
-    raw_text = "" if raw is None else _text(raw)
-    if len(raw_text) > RAW_LIMIT:
-        raw_text = raw_text[:RAW_LIMIT] + f"\n... cut at {RAW_LIMIT} characters; the API has the whole IR"
     submitted = view.get("submitted_by")
     submitters = tuple(str(s) for s in submitted) if isinstance(submitted, list | tuple) else \
         ((str(submitted),) if isinstance(submitted, str) and submitted else ())
+    findings = [*(decision.get("violations") or ()), *(decision.get("audit_violations") or ())]
     return DetailModel(
-        view=view, summary=_summary(view), steps=steps, steps_known=isinstance(view.get("steps"), list),
+        view=view, summary=_summary(view), steps=steps, steps_known=_step_items(view) is not None,
         violations=tuple({"step": _text(v.get("step_index")), "code": _text(v.get("code")),
                           "message": _text(v.get("message")), "mode": _text(v.get("mode"))}
-                         for v in view.get("violations") or () if isinstance(v, Mapping)),
+                         for v in findings if isinstance(v, Mapping)),
         packs=tuple({"name": _text(p.get("name") or p.get("pack")), "version": _text(p.get("version")),
                      "digest": _text(p.get("digest"))}
-                    for p in view.get("packs") or () if isinstance(p, Mapping)),
-        reasons=tuple(reasons), raw_ir=raw_text, history=tuple(history_entries(view)), submitted_by=submitters)
+                    for p in decision.get("packs") or () if isinstance(p, Mapping)),
+        reasons=tuple(reasons), raw_ir=_raw(view), history=tuple(history_entries(view)), submitted_by=submitters)
 
 
 def history_entries(view: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -1,10 +1,12 @@
 """Approvals throughput: create + consume pairs per second, per store, 1 process and 4 processes.
 
-    .venv/bin/python benchmarks/bench_approvals.py [--pairs 500] [--stores memory,sqlite,redis]
+    .venv/bin/python benchmarks/bench_approvals.py [--pairs 500] [--stores memory,sqlite,redis,postgres]
                                                    [--redis-url redis://127.0.0.1:6379/15]
+                                                   [--postgres-url postgresql://postgres@127.0.0.1:5432/test]
 
 Baseline: the memory store in one process, measured in the same run; every row prints its ratio
-to it. With 4 processes, SQLite and Redis are one shared store (the processes contend for it);
+to it. With 4 processes, SQLite, Redis and PostgreSQL are one shared store (the processes contend
+for it; PostgreSQL runs in a schema of its own, dropped afterwards);
 the memory store cannot be shared, so each process has its own and the row is an upper bound.
 SQLite runs with `synchronous=FULL`, so its figures are bound by the disk's fsync.
 """
@@ -64,12 +66,14 @@ def measure(url: str, processes: int, pairs: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=500, help="pairs per process")
-    parser.add_argument("--stores", default="memory,sqlite,redis")
+    parser.add_argument("--stores", default="memory,sqlite,redis,postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     prefix = f"irgov-bench:{uuid.uuid4().hex[:8]}:"
     rows: list[tuple[str, int, float]] = []
+    schemas: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in stores:
             for processes in (1, 4):
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                     url = f"sqlite:///{Path(tmp) / f'bench-{processes}.db'}"
                 elif kind == "redis":
                     url = f"{args.redis_url}?prefix={prefix}{processes}:&outbox={prefix}outbox"
+                elif kind == "postgres":
+                    schemas.append(f"irgov_bench_{uuid.uuid4().hex[:8]}_{processes}")
+                    url = f"{args.postgres_url}?schema={schemas[-1]}"
                 else:
                     parser.error(f"unknown store `{kind}`")
                 rows.append((kind, processes, measure(url, processes, args.pairs)))
@@ -89,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         for key in client.scan_iter(match=prefix + "*", count=1000):
             client.delete(key)
         client.close()
+    if schemas:
+        import psycopg
+
+        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     baseline = next((r[2] for r in rows if r[0] == "memory" and r[1] == 1), None)
     print(f"approvals: create+consume pairs per second ({args.pairs} pairs per process)")
     print(f"{'store':<8} {'processes':>9} {'pairs/s':>10} {'vs memory x1':>13}")

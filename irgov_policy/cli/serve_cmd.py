@@ -20,7 +20,13 @@ import click
 from ..errors import IrgovError, PluginError
 from ._common import fail, keep_exception_causes
 from .options import command_config, config_option, engine_option, outbox_option, packs_option, store_option
-from .serve_workers import check_shared_stores, prepare_metrics_dir, prepare_workers, run_workers
+from .serve_workers import (
+    check_shared_stores,
+    name_the_worker,
+    prepare_metrics_dir,
+    prepare_workers,
+    run_workers,
+)
 
 if TYPE_CHECKING:
     from ..config import GovernanceConfig
@@ -73,6 +79,7 @@ def serve_command(host: str, port: int, workers: int, log_level: str) -> None:
         fail(f"cannot start: {exc}")
     if not app.state.governance.config.api_keys:
         click.echo("irgov: warning: no api keys configured (IRGOV_API_KEYS): only /health will answer", err=True)
+    name_the_worker(app)
     bind_kernel(app.state.governance)
     keep_exception_causes()
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -30,7 +30,7 @@ from ..storage.url import StoreURL
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["CONFIG_FILE_ENV", "WORKER_HEADER", "check_shared_stores", "prepare_metrics_dir", "prepare_workers", "run_workers",
+__all__ = ["CONFIG_FILE_ENV", "WORKER_HEADER", "check_shared_stores", "name_the_worker", "prepare_metrics_dir", "prepare_workers", "run_workers",
            "worker_app"]
 
 # Where a worker finds the configuration its parent resolved (not an `IRGOV_*` setting).
@@ -87,18 +87,22 @@ def _worker_config() -> GovernanceConfig:
 
 def worker_app() -> FastAPI:
     """The application of one worker (uvicorn's `--factory` target)."""
-    from starlette.requests import Request
-    from starlette.responses import Response
-
     from ..http import create_app
     from ._common import keep_exception_causes
 
     keep_exception_causes()
-    app = create_app(_worker_config())
+    return name_the_worker(create_app(_worker_config()))
+
+
+def name_the_worker(app: FastAPI) -> FastAPI:
+    """Every answer of `app` names this process in `x-irgov-worker`."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     pid = str(os.getpid())
 
     @app.middleware("http")
-    async def name_the_worker(request: Request, call_next: Any) -> Response:
+    async def add_worker_header(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         response.headers[WORKER_HEADER] = pid
         return response
@@ -109,6 +113,8 @@ def worker_app() -> FastAPI:
 def run_workers(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
+    from .serve_protocol import NoDelayProtocol
+
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, http=NoDelayProtocol)

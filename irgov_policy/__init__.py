@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .errors import SeparationOfDutiesError as SeparationOfDutiesError
     from .errors import SourceProblem as SourceProblem
     from .errors import StoreError as StoreError
+    from .errors import StoreTimeoutError as StoreTimeoutError
     from .events import BusStatus as BusStatus
     from .events import Event as Event
     from .events import EventBus as EventBus
@@ -126,6 +127,7 @@ _WHERE = {
     "SeparationOfDutiesError": "errors",
     "SourceProblem": "errors",
     "StoreError": "errors",
+    "StoreTimeoutError": "errors",
     "BusStatus": "events",
     "Event": "events",
     "EventBus": "events",

@@ -56,6 +56,9 @@ class GovernanceConfig:
     strict_timestamps: bool = False
     """refuse an IR `created_at` without offset instead of reading it as UTC"""
     approval_store: str = "sqlite:///./.irgov/approvals.db"
+    store_timeout: float = 5.0
+    """seconds a call waits on the approval store (SQLite busy lock, Redis command, PostgreSQL
+    statement, lock or pooled connection) before it fails and the request is answered 503"""
     approval_key: str | None = None
     """`kid:secret[,kid:secret...]`, first is current; never logged"""
     approval_key_file: str | None = None

@@ -21,6 +21,7 @@ tree (classes defined outside this module are named with their module)::
     │   ├── InvalidTTLError   a TTL that is not a positive number of seconds within bounds
     │   └── ApprovalKeyError  a missing or malformed server key
     ├── StoreError            a store URL or backend that cannot be used
+    │   └── StoreTimeoutError a store that did not answer within `store_timeout` (locked, paused, overloaded)
     ├── EventError            events, outbox and sinks
     │   ├── DeliveryFailed    (events.relay) a sink refused an event or did not answer in time
     │   └── WebhookFailed     (events.sinks.webhook) a webhook answered with a status other than 2xx
@@ -66,6 +67,7 @@ __all__ = [
     "SeparationOfDutiesError",
     "SourceProblem",
     "StoreError",
+    "StoreTimeoutError",
 ]
 
 
@@ -170,6 +172,20 @@ class ApprovalKeyError(ApprovalError):
 
 class StoreError(IrgovError):
     """A store URL or backend that cannot be used."""
+
+
+class StoreTimeoutError(StoreError):
+    """A store did not answer within its timeout (`store_timeout`): a SQLite database write-locked
+    by another connection, a Redis server paused or overloaded, a PostgreSQL statement waiting on a
+    lock. `store` names which store (`approval store`), `backend` its kind (`sqlite`, `redis`,
+    `postgresql`), `seconds` the timeout. The call may have been applied or not: retry it (a
+    consume retried with its idempotency key is answered with its first success)."""
+
+    def __init__(self, message: str, *, store: str, backend: str, seconds: float) -> None:
+        super().__init__(message)
+        self.store = store
+        self.backend = backend
+        self.seconds = seconds
 
 
 class EventError(IrgovError):

@@ -9,12 +9,13 @@ from collections.abc import Callable
 
 from ..errors import StoreError
 from ..storage import StoreURL
+from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout
 from .store import ApprovalStore
 
 __all__ = ["open_store"]
 
 
-def _open_memory(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+def _open_memory(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
     from .store_memory import DEFAULT_MAX_RECORDS, MemoryApprovalStore
 
     options = url.check_options({"max_records"}, what="memory store")
@@ -24,28 +25,29 @@ def _open_memory(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
     return MemoryApprovalStore(max_records=int(text))
 
 
-def _open_sqlite(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+def _open_sqlite(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
     from ..storage.migrations import parse_auto_migrate
     from .store_sqlite import SQLiteApprovalStore
 
     options = url.check_options(("auto_migrate",), what="sqlite store")
     return SQLiteApprovalStore(url.sqlite_path(),
-                               auto_migrate=parse_auto_migrate(options, default=True, what="sqlite store"))
+                               auto_migrate=parse_auto_migrate(options, default=True, what="sqlite store"),
+                               timeout=timeout)
 
 
-def _open_redis(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+def _open_redis(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
     from .store_redis import RedisApprovalStore
 
-    return RedisApprovalStore(url, default_retention_seconds=retention_seconds)
+    return RedisApprovalStore(url, default_retention_seconds=retention_seconds, timeout=timeout)
 
 
-def _open_postgres(url: StoreURL, retention_seconds: int | None) -> ApprovalStore:
+def _open_postgres(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
     from .store_postgres import PostgresApprovalStore
 
-    return PostgresApprovalStore(url)
+    return PostgresApprovalStore(url, timeout=timeout)
 
 
-_OPENERS: dict[str, Callable[[StoreURL, int | None], ApprovalStore]] = {
+_OPENERS: dict[str, Callable[[StoreURL, int | None, float], ApprovalStore]] = {
     "memory": _open_memory,
     "sqlite": _open_sqlite,
     "redis": _open_redis,
@@ -55,18 +57,20 @@ _OPENERS: dict[str, Callable[[StoreURL, int | None], ApprovalStore]] = {
 }
 
 
-def open_store(url: str | StoreURL, *, retention_seconds: int | None = None) -> ApprovalStore:
+def open_store(url: str | StoreURL, *, retention_seconds: int | None = None,
+               timeout: float = DEFAULT_STORE_TIMEOUT) -> ApprovalStore:
     """The store an address names: `memory://[?max_records=N]`, `sqlite:///relative.db`,
     `sqlite:////absolute.db` (`?auto_migrate=false` refuses an older schema), `redis://[user:password@]host:port/db[?options]`, `rediss://`, or
     `postgresql://[user[:password]@]host[:port]/dbname[?schema=NAME]` (`postgres://`; an older
     schema is upgraded at start-up only with `auto_migrate=true`, else by `irgov db upgrade`).
 
     `retention_seconds` is how long a shared store (Redis) keeps finished approvals, their
-    ledger entries and its outbox stream when the address sets no `retention` option."""
+    ledger entries and its outbox stream when the address sets no `retention` option. `timeout`
+    is how long one call waits on the store before `StoreTimeoutError` (`storage.timeouts`)."""
     parsed = StoreURL.parse(url, what="approval store")
     opener = _OPENERS.get(parsed.scheme)
     if opener is None:
         known = ", ".join(f"`{s}`" for s in sorted(_OPENERS))
         raise StoreError(f"approval store address `{parsed}`: no approval store for scheme `{parsed.scheme}`: "
                          f"use {known}")
-    return opener(parsed, retention_seconds)
+    return opener(parsed, retention_seconds, check_store_timeout(timeout, what="approval store"))

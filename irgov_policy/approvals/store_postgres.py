@@ -23,6 +23,7 @@ from ..events.outbox_postgres import append_event_in_transaction
 from ..storage import StoreURL
 from ..storage.migrations import Step, check, parse_auto_migrate, postgres_versions, upgrade_postgres
 from ..storage.postgres_client import open_pool, postgres_schema, quoted
+from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout, timed_out
 from .ledger_postgres import (
     PostgresLedger,
     claim_for_grant,
@@ -74,12 +75,15 @@ def _record_values(record: ApprovalRecord) -> dict[str, Any]:
 
 class PostgresApprovalStore:
     def __init__(self, url: str | StoreURL, *, upgrade: bool = False,
-                 progress: Callable[[str, Step], None] | None = None) -> None:
+                 progress: Callable[[str, Step], None] | None = None,
+                 timeout: float = DEFAULT_STORE_TIMEOUT) -> None:
         """An empty schema is created; an older one is upgraded only with the address option
         `auto_migrate=true` (or `upgrade`, what `irgov db upgrade` passes), refused otherwise:
         on a shared database, changing the schema is the operator's step, not a side effect of
         whichever process starts first."""
         self.address = StoreURL.parse(url, what="approval store")
+        #: statement, lock and pool-checkout timeout (`store_timeout`): a stalled database is answered 503
+        self.timeout = check_store_timeout(timeout, what="postgresql store")
         self.schema = postgres_schema(self.address, what="postgresql store")
         self.auto_migrate = upgrade or parse_auto_migrate(self.address.options, default=False,
                                                           what="postgresql store")
@@ -87,7 +91,7 @@ class PostgresApprovalStore:
         self.outbox_url: str | None = self.address.secret_text()
         self._pid = os.getpid()
         self._inherited: list[Any] = []
-        self._pool = open_pool(self.address, what="postgresql store")
+        self._pool = open_pool(self.address, what="postgresql store", statement_timeout=self.timeout)
         try:
             self._migrate(progress)
         except BaseException:
@@ -112,10 +116,17 @@ class PostgresApprovalStore:
             # finaliser of the child closes a connection the parent is still using.
             self._pid = os.getpid()
             self._inherited.append(self._pool)
-            self._pool = open_pool(self.address, what="postgresql store")
+            self._pool = open_pool(self.address, what="postgresql store", statement_timeout=self.timeout)
+        from psycopg_pool import PoolTimeout
+
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._pool.connection(timeout=self.timeout) as conn, conn.transaction():
                 yield conn
+        except (PoolTimeout, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            # A lock held elsewhere, a saturated pool or a slow server: 503, not a held thread.
+            logger.error("postgresql store %s: no answer within %g s to `%s`: %s", self.address, self.timeout,
+                         what, type(exc).__name__)
+            raise timed_out("approval store", "postgresql", self.timeout, what) from None
         except psycopg.Error as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if isinstance(exc, psycopg.errors.UniqueViolation) and "irgov_approvals" in text:

@@ -26,6 +26,8 @@ from urllib.parse import urlencode
 from ..errors import StoreError
 from ..events.envelope import Event
 from ..storage import StoreURL, redis_client, redis_error
+from ..storage.redis_client import redis_timeout_error
+from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout, timed_out
 from . import redis_scripts as scripts
 from .ledger_records import ApprovalRequest, Ledger, RequestState
 from .ledger_redis import RedisLedger
@@ -60,8 +62,10 @@ def _parse_positive_int(name: str, text: str) -> int:
 class RedisApprovalStore:
     def __init__(self, url: str | StoreURL, *, prefix: str | None = None, outbox_stream: str | None = None,
                  retention_seconds: int | None = None, index_max: int | None = None,
-                 default_retention_seconds: int | None = None) -> None:
+                 default_retention_seconds: int | None = None, timeout: float = DEFAULT_STORE_TIMEOUT) -> None:
         address = StoreURL.parse(url, what="redis store")
+        #: each command's socket timeout (`store_timeout`): a paused server is answered 503, not waited for
+        self.timeout = check_store_timeout(timeout, what="redis store")
         options = address.check_options({"prefix", "outbox", "retention", "index_max"}, what="redis store")
         self.url = address
         self.prefix = prefix if prefix is not None else options.get("prefix", DEFAULT_PREFIX)
@@ -75,8 +79,9 @@ class RedisApprovalStore:
         self.index_max = index_max or (
             _parse_positive_int("index_max", options["index_max"]) if "index_max" in options else DEFAULT_INDEX_MAX)
         self.outbox_url: str | None = f"{address.server_text()}?{urlencode({'stream': self.outbox_stream})}"
-        self._client: Any = redis_client(address, what="redis store")
+        self._client: Any = redis_client(address, what="redis store", socket_timeout=self.timeout)
         self._redis_error: type[Exception] = redis_error("redis store")
+        self._redis_timeout: type[Exception] = redis_timeout_error("redis store")
         self._create = self._client.register_script(scripts.CREATE)
         self._consume = self._client.register_script(scripts.CONSUME)
         self._expire = self._client.register_script(scripts.EXPIRE)
@@ -96,6 +101,10 @@ class RedisApprovalStore:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except self._redis_timeout:
+            # No retry: a script whose reply was lost may have run (docs/approvals.md, idempotency).
+            logger.error("redis store %s: no answer within %g s to `%s`", self.url, self.timeout, what)
+            raise timed_out("approval store", "redis", self.timeout, what) from None
         except self._redis_error as exc:
             raise StoreError(f"redis store: cannot {what}: {type(exc).__name__}: {exc}") from None
 

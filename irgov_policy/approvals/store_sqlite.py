@@ -25,6 +25,7 @@ from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction
 from ..storage import StoreURL, make_private_file
 from ..storage.migrations import check, sqlite_versions, upgrade_sqlite
+from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout, sqlite_busy, timed_out
 from .ledger_records import ApprovalRequest, Ledger
 from .ledger_sqlite import (
     SQLiteLedger,
@@ -52,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 #: the approvals component's version this code writes (schema_sqlite has every component's steps)
 SCHEMA_VERSION = SQLITE_COMPONENTS[0].latest
-BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
             "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
@@ -80,11 +80,14 @@ def _record_values(record: ApprovalRecord) -> tuple[Any, ...]:
 
 
 class SQLiteApprovalStore:
-    def __init__(self, path: str | os.PathLike[str], *, auto_migrate: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, auto_migrate: bool = True,
+                 timeout: float = DEFAULT_STORE_TIMEOUT) -> None:
         """`auto_migrate` (the address option, on by default for this embedded store) upgrades an
         older schema at start-up; off, an older schema is refused until `irgov db upgrade`."""
         self.path = Path(path).resolve()
         self.auto_migrate = auto_migrate
+        #: the busy timeout: how long a write waits for another connection's lock (`store_timeout`)
+        self.timeout = check_store_timeout(timeout, what="sqlite store")
         self.outbox_url: str | None = StoreURL.for_sqlite_file(self.path).text
         self._local = threading.local()
         self._all_lock = threading.Lock()
@@ -108,13 +111,15 @@ class SQLiteApprovalStore:
             # check_same_thread=False only so that close() can close every thread's connection;
             # each connection is still used by the one thread that opened it.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                                   timeout=self.timeout)
+            conn.execute(f"PRAGMA busy_timeout = {max(1, round(self.timeout * 1000))}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"sqlite database `{self.path}` refused WAL mode (got `{mode}`)")
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
+            if sqlite_busy(exc):
+                raise timed_out("approval store", "sqlite", self.timeout, "open its database") from None
             raise StoreError(f"cannot open sqlite database `{self.path}`: {exc}") from None
         with self._all_lock:
             self._all.append(conn)
@@ -139,6 +144,11 @@ class SQLiteApprovalStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            if sqlite_busy(exc):
+                # Another connection (an operator's shell, a stuck process) holds the write lock.
+                logger.error("sqlite database %s: write-locked by another connection for %g s", self.path,
+                             self.timeout)
+                raise timed_out("approval store", "sqlite", self.timeout, "begin a transaction") from None
             raise StoreError(f"sqlite database `{self.path}`: cannot begin a transaction: {exc}") from None
         try:
             yield conn
@@ -157,6 +167,8 @@ class SQLiteApprovalStore:
         try:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
+            if sqlite_busy(exc):
+                raise timed_out("approval store", "sqlite", self.timeout, "read") from None
             raise StoreError(f"sqlite database `{self.path}`: {exc}") from None
 
     def _migrate(self) -> None:

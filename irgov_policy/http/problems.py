@@ -32,6 +32,7 @@ from ..errors import (
     RateLimitedError,
     SeparationOfDutiesError,
     StoreError,
+    StoreTimeoutError,
 )
 from ..strict_json import json_pointer
 from ..text_rules import redact_tokens
@@ -187,6 +188,11 @@ def problem_from_exception(exc: BaseException) -> ProblemError:
     if isinstance(exc, ApprovalKeyError):
         logger.error("approval key problem: %s", exc)
         return ProblemError(503, "unavailable", "approvals are not configured on this server")
+    if isinstance(exc, StoreTimeoutError):
+        # Which store is slow, and for how long it was waited on; its address stays in the log.
+        logger.error("store timeout: %s", exc)
+        return ProblemError(503, "store-timeout", f"the {exc.store} ({exc.backend}) did not answer within "
+                            f"{exc.seconds:g} s: retry later", headers={"Retry-After": "1"})
     if isinstance(exc, StoreError | EventError):
         logger.error("store unavailable: %s", exc)
         return ProblemError(503, "unavailable", "the approval store or the ledger does not answer")

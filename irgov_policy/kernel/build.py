@@ -160,7 +160,8 @@ def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, ke
     if keyring is None and (needs_key or config.approval_key or config.approval_key_file):
         keyring = build_keyring(config, create=create_key)
     registry = registry if registry is not None else build_registry(config)
-    store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400))
+    store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400),
+                       timeout=config.store_timeout)
     try:
         _repair(store)
         if bus is not None and store.outbox_url:

@@ -28,7 +28,7 @@ from ..approvals.sweeper import SWEEPER_LEASE
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
-from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError
+from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError, StoreTimeoutError
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
@@ -286,13 +286,15 @@ class Governance(ApprovalRequests):
                             approval_token: str | None = None, *, executed_by: str | None = None) -> Clearance:
         """The executor's one call: validate, audit the DAG, and consume the approval when the
         decision requires one. Allowed only when all of them say yes; never raises, except
-        `RateLimitedError` when the tenant or the caller is over the failed-consume limit.
+        `RateLimitedError` when the tenant or the caller is over the failed-consume limit and
+        `StoreTimeoutError` when the approval store did not answer in time (the consume may or
+        may not have happened: retry, with an idempotency key to be answered as the first time).
 
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
             return self._authorize(ir, dag_nodes, approval_token, executed_by)
-        except RateLimitedError:
-            raise  # the caller must back off: not a verdict on this execution
+        except (RateLimitedError, StoreTimeoutError):
+            raise  # the caller must back off or retry: not a verdict on this execution
         except StoreError as exc:
             # The caller may be a remote client: the store's address stays in the server log.
             logger.error("authorizing an execution failed: %s", exc)

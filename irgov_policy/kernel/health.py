@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..approvals.ledger_records import Ledger
+from ..errors import StoreTimeoutError
 
 __all__ = ["HEALTH_TIMEOUT", "HealthProbe"]
 
@@ -35,6 +36,8 @@ class HealthProbe:
             try:
                 probe()
                 checks[name] = "ok"
+            except StoreTimeoutError as exc:
+                checks[name] = f"slow: no answer within {exc.seconds:g} s"
             except Exception as exc:
                 checks[name] = f"error: {type(exc).__name__}"
         return checks
@@ -50,6 +53,8 @@ class HealthProbe:
                 await asyncio.wait_for(loop.run_in_executor(self._pool, probe), self.timeout)
             except TimeoutError:
                 return f"slow: no answer within {self.timeout:g} s"
+            except StoreTimeoutError as exc:  # the store's own, shorter timeout fired first
+                return f"slow: no answer within {exc.seconds:g} s"
             except Exception as exc:
                 return f"error: {type(exc).__name__}"
             return "ok"

@@ -66,8 +66,10 @@ def connect(url: StoreURL, *, what: str) -> Any:
     return conn
 
 
-def open_pool(url: StoreURL, *, what: str) -> Any:
-    """A psycopg pool on the address, opened and checked (a `StoreError` when no server answers)."""
+def open_pool(url: StoreURL, *, what: str, statement_timeout: float | None = None) -> Any:
+    """A psycopg pool on the address, opened and checked (a `StoreError` when no server answers).
+    With `statement_timeout` (seconds), every statement and every lock wait of its connections is
+    cancelled by the server past it (`storage.timeouts`)."""
     schema = postgres_schema(url, what=what)
     size_text = url.options.get("pool_size", str(DEFAULT_POOL_SIZE))
     if not size_text.isdigit() or int(size_text) < 1:
@@ -79,8 +81,12 @@ def open_pool(url: StoreURL, *, what: str) -> Any:
         conn.execute(f"SET search_path TO {quoted(schema)}")
         conn.commit()
 
+    kwargs: dict[str, Any] = {"connect_timeout": int(CONNECT_TIMEOUT_SECONDS)}
+    if statement_timeout is not None:
+        ms = max(1, round(statement_timeout * 1000))
+        kwargs["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
     pool = ConnectionPool(_conninfo(url), min_size=1, max_size=int(size_text), configure=configure,
-                          open=False, name=f"irgov:{url}", kwargs={"connect_timeout": int(CONNECT_TIMEOUT_SECONDS)})
+                          open=False, name=f"irgov:{url}", kwargs=kwargs)
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
     except PoolTimeout:

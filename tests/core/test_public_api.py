@@ -21,7 +21,8 @@ FROZEN = [
     "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "InputLimits",
     "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotEscalatedError", "NotFoundError",
     "PackLoadError", "PluginError", "PolicyEngine", "PolicyError", "PolicyTestLoadError", "RateLimitedError",
-    "ReloadResult", "RequestDetails", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError", "__version__", "audit",
+    "ReloadResult", "RequestDetails", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError",
+    "StoreTimeoutError", "__version__", "audit",
     "canonical_bytes", "dag_hash", "dag_nodes", "hookimpl", "ir_hash", "load_config", "load_ir", "new_event",
     "open_store", "parse_ir", "step_hash", "verify_digest",
 ]

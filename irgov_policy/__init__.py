@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .errors import EventError as EventError
     from .errors import GovernanceError as GovernanceError
     from .errors import HashBackendError as HashBackendError
+    from .errors import IdempotencyConflictError as IdempotencyConflictError
     from .errors import InputProblem as InputProblem
     from .errors import InvalidTTLError as InvalidTTLError
     from .errors import IrgovError as IrgovError
@@ -113,6 +114,7 @@ _WHERE = {
     "EventError": "errors",
     "GovernanceError": "errors",
     "HashBackendError": "errors",
+    "IdempotencyConflictError": "errors",
     "IRInputError": "errors",
     "InputProblem": "errors",
     "InvalidTTLError": "errors",

@@ -28,6 +28,7 @@ tree (classes defined outside this module are named with their module)::
     ├── GovernanceError       the kernel refused a request (approval requests, grants)
     │   ├── NotFoundError     no such approval request for this tenant
     │   ├── ConflictError     the request's state does not allow the change (already granted, revoked)
+    │   │   └── IdempotencyConflictError  an idempotency key reused with another token, caller or IR
     │   ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
     │   ├── SeparationOfDutiesError  the approver submitted the IR or requested the approval
     │   └── RateLimitedError  too many failed consumes for a tenant or a principal: retry later
@@ -54,6 +55,7 @@ __all__ = [
     "GovernanceError",
     "HashBackendError",
     "IRInputError",
+    "IdempotencyConflictError",
     "InputProblem",
     "InvalidTTLError",
     "IrgovError",
@@ -202,6 +204,12 @@ class NotFoundError(GovernanceError):
 
 class ConflictError(GovernanceError):
     """The approval request is in a state that does not allow the change."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """A consume's idempotency key was used before, within the approval's retention, to consume
+    another token, by another caller or for another IR: the retry is not the same consume, and it
+    is refused (nothing written) instead of being answered with the other consume's success."""
 
 
 class NotEscalatedError(GovernanceError):

@@ -13,6 +13,9 @@ too, or a request could be taken that can never be granted.
   string of an IR; and every message, problem detail and event passes through `redact_tokens`,
   so a token that reaches one anyway is shown as `irgap_<redacted>`.
 - Ids: an approval request is `areq_` + 32 hex digits, an approval `appr_` + 32 hex digits.
+- Idempotency keys (of a consume, `Idempotency-Key` over HTTP): 1-200 visible ASCII characters
+  (`!` to `~`: a UUID, a ULID, a job id), never holding a token; they are stored with the consume
+  and echoed in refusals.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "APPROVAL_ID",
     "APPROVAL_ID_PREFIX",
     "MAX_DIGEST_LENGTH",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_PRINCIPAL_LENGTH",
     "MAX_REASON_LENGTH",
     "MAX_TENANT_LENGTH",
@@ -37,6 +41,7 @@ __all__ = [
     "REQUEST_ID_PREFIX",
     "TEXT_PATTERN",
     "TOKEN_PREFIX",
+    "check_idempotency_key",
     "check_text",
     "has_control_characters",
     "holds_token",
@@ -52,6 +57,7 @@ MAX_TENANT_LENGTH = 100
 MAX_PRINCIPAL_LENGTH = 200
 MAX_REASON_LENGTH = 2000
 MAX_DIGEST_LENGTH = 200
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 #: every approval token starts with it, so secret scanners and these rules recognise one.
 TOKEN_PREFIX = "irgap_"
@@ -64,6 +70,7 @@ REQUEST_ID_PATTERN = f"^{REQUEST_ID.pattern}$"
 TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]+")
 
 
 def has_control_characters(value: str) -> bool:
@@ -141,6 +148,15 @@ def check_text(name: str, value: object, *, max_length: int, optional: bool = Fa
     if holds_token(value):
         raise ApprovalError(f"`{name}` holds an approval token")
     return value
+
+
+def check_idempotency_key(value: object, *, name: str = "idempotency_key") -> str | None:
+    """`value` if it is an acceptable idempotency key, None if it is None; otherwise
+    `ApprovalError` naming the argument (never echoing a token)."""
+    key = check_text(name, value, max_length=MAX_IDEMPOTENCY_KEY_LENGTH, optional=True)
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApprovalError(f"`{name}` must be visible ascii characters (`!` to `~`), without spaces")
+    return key
 
 
 def new_request_id() -> str:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import RateLimitedError
+from ..errors import IdempotencyConflictError, RateLimitedError
 from ..events.bus import EventBus
 from ..events.envelope import new_event
 from ..events.types import ExtensionEventType
@@ -92,17 +92,27 @@ class FailureLimiter:
 
 
 def consume_within_limits(limiter: FailureLimiter, service: ApprovalService, bus: EventBus, token: str, *,
-                          tenant_id: str, ir_hash: str, consumed_by: str | None) -> ConsumeResult:
+                          tenant_id: str, ir_hash: str, consumed_by: str | None,
+                          idempotency_key: str | None = None) -> ConsumeResult:
     """`service.consume`, refused with `RateLimitedError` (before the store is touched) when the
     tenant or the principal is over the limit; a failure that reaches the limit is published
-    once as `ir.consume_rate_limited`."""
+    once as `ir.consume_rate_limited`. A reused idempotency key counts as a failure too."""
     limiter.check(tenant_id, consumed_by)
-    result = service.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+    try:
+        result = service.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
+                                 idempotency_key=idempotency_key)
+    except IdempotencyConflictError:
+        _count_failure(limiter, bus, tenant_id, consumed_by)
+        raise
     if not result.success:
-        for hit in limiter.record_failure(tenant_id, consumed_by):
-            logger.warning("%s `%s` reached %d failed consumes in %g s: further consumes are refused until "
-                           "the window ends", hit.scope, hit.name, hit.failures, limiter.window_seconds)
-            bus.publish(new_event(ExtensionEventType.CONSUME_RATE_LIMITED, {
-                "scope": hit.scope, "name": hit.name, "failures": hit.failures, "limit": limiter.limit,
-                "window_seconds": limiter.window_seconds}, tenant_id=tenant_id))
+        _count_failure(limiter, bus, tenant_id, consumed_by)
     return result
+
+
+def _count_failure(limiter: FailureLimiter, bus: EventBus, tenant_id: str, consumed_by: str | None) -> None:
+    for hit in limiter.record_failure(tenant_id, consumed_by):
+        logger.warning("%s `%s` reached %d failed consumes in %g s: further consumes are refused until "
+                       "the window ends", hit.scope, hit.name, hit.failures, limiter.window_seconds)
+        bus.publish(new_event(ExtensionEventType.CONSUME_RATE_LIMITED, {
+            "scope": hit.scope, "name": hit.name, "failures": hit.failures, "limit": limiter.limit,
+            "window_seconds": limiter.window_seconds}, tenant_id=tenant_id))

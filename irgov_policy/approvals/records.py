@@ -228,12 +228,15 @@ class ConsumeResult:
 @dataclass(frozen=True)
 class ConsumeOutcome:
     """What a store's atomic consume decided. `reason` is None on success; `expired_now` and
-    `revoked_now` say whether this very call moved the approval to that state."""
+    `revoked_now` say whether this very call moved the approval to that state; `replayed` that
+    the success is an earlier consume's, found by its idempotency key."""
 
     reason: ConsumeReason | None
     record: ApprovalRecord | None
     expired_now: bool = False
     revoked_now: bool = False
+    #: the consume's idempotency key was bound to this very consume: nothing was written
+    replayed: bool = False
 
     @property
     def success(self) -> bool:

@@ -77,11 +77,26 @@ local function all(key, head)
 end
 """
 
-# KEYS: approval, due, finished, outbox stream.
+# A consume's idempotency key (KEYS[5], derived from tenant and key by the caller) holds the id of
+# the approval it consumed, for as long as that approval's key lives. A key already bound answers
+# first: 'replay' (this very consume again: same approval, caller and ir hash; nothing written),
+# or 'conflict_token', 'conflict_caller', 'conflict_ir'.
+# KEYS: approval, due, finished, outbox stream, idempotency key.
 # ARGV: tenant, ir_hash, now_us, has_by, by, max_mismatches, event_id, event_tenant, type, critical, body, id,
-#       outbox retention in ms
+#       outbox retention in ms, has_key, prefix, idempotency key reference (the KEYS[5] suffix)
 CONSUME = _COMMON + _APPEND_FN + """
 local key, now, id = KEYS[1], ARGV[3], ARGV[12]
+if ARGV[14] == '1' then
+  local bound = redis.call('GET', KEYS[5])
+  local bkey = bound and (ARGV[15] .. 'approval:' .. bound)
+  if bkey and redis.call('EXISTS', bkey) == 1 then
+    if bound ~= id then return {'conflict_token', '0', '0'} end
+    local g = redis.call('HMGET', bkey, 'consumed_by', 'ir_hash')
+    if (ARGV[4] == '1' and g[1] ~= ARGV[5]) or (ARGV[4] ~= '1' and g[1]) then return {'conflict_caller', '0', '0'} end
+    if g[2] ~= ARGV[2] then return {'conflict_ir', '0', '0'} end
+    return all(bkey, {'replay', '0', '0'})
+  end
+end
 if redis.call('EXISTS', key) == 0 then return {'token_not_found', '0', '0'} end
 local f = redis.call('HMGET', key, 'tenant_id', 'status', 'ir_hash', 'expires_us')
 local status, expires = f[2], f[4]
@@ -109,6 +124,11 @@ end
 if f[3] ~= ARGV[2] then return mismatch('ir_hash_mismatch') end
 redis.call('HSET', key, 'status', 'consumed', 'consumed_us', now, 'finished_us', now)
 if ARGV[4] == '1' then redis.call('HSET', key, 'consumed_by', ARGV[5]) end
+if ARGV[14] == '1' then
+  -- bound in this script, with the consume: lives exactly as long as the approval's key
+  redis.call('SET', KEYS[5], id, 'PX', math.max(1, redis.call('PTTL', key)))
+  redis.call('HSET', key, 'consume_ref', ARGV[16])
+end
 finish(key, id, now)
 append(KEYS[4], ARGV[13], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
 return all(key, {'ok', '0', '0'})
@@ -152,9 +172,10 @@ if redis.call('EXISTS', key) == 0 then
   redis.call('ZREM', KEYS[2], id)
   return 0
 end
-local f = redis.call('HMGET', key, 'status', 'finished_us', 'token_digest', 'tenant_id', 'created_us')
+local f = redis.call('HMGET', key, 'status', 'finished_us', 'token_digest', 'tenant_id', 'created_us', 'consume_ref')
 if f[1] == 'pending' or not f[2] or tonumber(f[2]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', key, ARGV[3] .. 'token:' .. f[3])
+if f[6] then redis.call('DEL', ARGV[3] .. 'consumekey:' .. f[6]) end
 redis.call('ZREM', ARGV[3] .. 'tenant:' .. f[4], string.format('%016d', tonumber(f[5])) .. ':' .. id)
 redis.call('ZREM', KEYS[2], id)
 return 1

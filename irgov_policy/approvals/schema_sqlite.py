@@ -54,6 +54,10 @@ SQLITE_COMPONENTS: tuple[Component, ...] = (
         Step(1, "approvals table, indexes and forward-only trigger", APPROVALS_V1),
         Step(2, "approvals carry the IR's request id (events' meta.correlation_id)",
              "ALTER TABLE irgov_approvals ADD COLUMN correlation_id TEXT;"),
+        Step(3, "a consume's idempotency key, unique per tenant, kept as long as its approval",
+             "ALTER TABLE irgov_approvals ADD COLUMN consume_key TEXT;\n"
+             "CREATE UNIQUE INDEX IF NOT EXISTS irgov_approvals_consume_key ON irgov_approvals "
+             "(tenant_id, consume_key) WHERE consume_key IS NOT NULL;"),
     )),
     Component("ledger", (
         Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),

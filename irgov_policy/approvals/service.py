@@ -33,6 +33,7 @@ from ..text_rules import (
     MAX_PRINCIPAL_LENGTH,
     MAX_REASON_LENGTH,
     MAX_TENANT_LENGTH,
+    check_idempotency_key,
     check_text,
     holds_token,
 )
@@ -249,15 +250,22 @@ class ApprovalService:
 
     # -- consume -----------------------------------------------------------------------------
 
-    def consume(self, token: str, *, tenant_id: str, ir_hash: str,
-                consumed_by: str | None = None) -> ConsumeResult:
+    def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
+                idempotency_key: str | None = None) -> ConsumeResult:
         """Consume `token` for `tenant_id` and `ir_hash`. Exactly one call ever succeeds per token.
 
         A token of another tenant is reported as `token_not_found` to the caller (it learns
-        nothing), while the event records `tenant_mismatch` under the owning tenant."""
+        nothing), while the event records `tenant_mismatch` under the owning tenant.
+
+        With `idempotency_key`, a success binds the key to this consume in the store's own
+        transaction, for as long as the approval is kept: a retry with the same key, token,
+        caller and IR hash (after a crash, a timeout, a lost answer) gets the same success
+        again, with nothing written and no event; the same key with another token, caller or
+        IR hash raises `IdempotencyConflictError`."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
         check_text("consumed_by", consumed_by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        check_idempotency_key(idempotency_key)
         keyring = self._keyring()
         now = self._now()
         now_us = to_us(now)
@@ -289,8 +297,12 @@ class ApprovalService:
         }, tenant_id=record.tenant_id, correlation_id=record.correlation_id, now=now)
         outcome = self.store.consume(record.approval_id, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
                                      consumed_by=consumed_by, event=consumed_event,
-                                     max_mismatches=self.max_mismatches)
+                                     max_mismatches=self.max_mismatches, idempotency_key=idempotency_key)
         after = outcome.record or record
+        if outcome.replayed:
+            # The first answer again: that consume's event is on record already.
+            logger.info("approval %s: consume replayed for its idempotency key", record.approval_id)
+            return ConsumeResult(True, ApprovalStatus.CONSUMED, None, record.approval_id)
         if after.correlation_id is None:
             after = after.with_changes(correlation_id=record.correlation_id)
         if outcome.success:
@@ -439,10 +451,10 @@ class ApprovalService:
         return await asyncio.to_thread(self.create, tenant_id, ir_hash, ttl_seconds=ttl_seconds,
                                        created_by=created_by, reason=reason, correlation_id=correlation_id)
 
-    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
-                       consumed_by: str | None = None) -> ConsumeResult:
+    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
+                       idempotency_key: str | None = None) -> ConsumeResult:
         return await asyncio.to_thread(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash,
-                                       consumed_by=consumed_by)
+                                       consumed_by=consumed_by, idempotency_key=idempotency_key)
 
     async def aget(self, approval_id: str, tenant_id: str) -> Approval | None:
         return await asyncio.to_thread(self.get, approval_id, tenant_id)

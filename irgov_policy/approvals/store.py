@@ -9,13 +9,13 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from ..errors import ApprovalError
+from ..errors import ApprovalError, IdempotencyConflictError
 from ..events.envelope import Event
 from ..text_rules import APPROVAL_ID
 from .ledger_records import ApprovalRequest, Ledger
 from .records import ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
 
-__all__ = ["ApprovalStore", "decide_consume", "decode_cursor", "encode_cursor"]
+__all__ = ["ApprovalStore", "check_replay", "decide_consume", "decode_cursor", "encode_cursor"]
 
 REVOKED_BY_MISMATCHES = "too_many_mismatches"
 _CURSOR = re.compile(rf"(\d{{16}}):({APPROVAL_ID.pattern})")
@@ -58,7 +58,14 @@ class ApprovalStore(Protocol):
     def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None: ...
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
-                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome: ...
+                consumed_by: str | None, event: Event, max_mismatches: int,
+                idempotency_key: str | None = None) -> ConsumeOutcome:
+        """The consume rules (`decide_consume`) in one atomic unit; on success `event` is recorded
+        in the outbox and `idempotency_key`, when given, bound to this consume for `tenant_id`
+        as long as the approval is kept. A key already bound is looked up first: the same
+        approval, caller and IR hash is `ConsumeOutcome(replayed=True)` with nothing written;
+        anything else raises `IdempotencyConflictError` (`check_replay`)."""
+        ...
 
     def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]: ...
 
@@ -127,6 +134,20 @@ def decide_consume(record: ApprovalRecord, *, tenant_id: str, ir_hash: str, now_
     consumed = record.with_changes(status=ApprovalStatus.CONSUMED, consumed_us=now_us,
                                    consumed_by=consumed_by, finished_us=now_us)
     return None, consumed, False, False
+
+
+def check_replay(key: str, bound: ApprovalRecord, *, approval_id: str, consumed_by: str | None,
+                 ir_hash: str) -> ConsumeOutcome:
+    """The answer to a consume whose idempotency key is bound to the consume of `bound`: its
+    success again when it is the same consume (same approval, so the same token; same caller;
+    same IR hash), else `IdempotencyConflictError` saying which differs."""
+    if bound.approval_id != approval_id:
+        raise IdempotencyConflictError(f"idempotency key `{key}` was used to consume another approval token")
+    if bound.consumed_by != consumed_by:
+        raise IdempotencyConflictError(f"idempotency key `{key}` was used by another caller")
+    if not hmac.compare_digest(bound.ir_hash.encode(), ir_hash.encode()):
+        raise IdempotencyConflictError(f"idempotency key `{key}` was used for another ir hash")
+    return ConsumeOutcome(None, bound, replayed=True)
 
 
 def outcome(decision: tuple[ConsumeReason | None, ApprovalRecord, bool, bool]) -> ConsumeOutcome:

@@ -13,7 +13,7 @@ from ..events.envelope import Event
 from .ledger_memory import MemoryLedger
 from .ledger_records import ApprovalRequest, Ledger, RequestState
 from .records import FINISHED_STATUSES, ApprovalRecord, ApprovalStatus, ConsumeOutcome, ConsumeReason
-from .store import decide_consume, decode_cursor, encode_cursor, expire_each, outcome
+from .store import check_replay, decide_consume, decode_cursor, encode_cursor, expire_each, outcome
 
 __all__ = ["MemoryApprovalStore"]
 
@@ -30,6 +30,9 @@ class MemoryApprovalStore:
         self._lock = threading.Lock()
         self._records: dict[str, ApprovalRecord] = {}
         self._by_digest: dict[str, str] = {}
+        #: (tenant, idempotency key) -> approval id, for consumes made with a key; and back
+        self._consume_keys: dict[tuple[str, str], str] = {}
+        self._key_of: dict[str, tuple[str, str]] = {}
         self._ledger = MemoryLedger(self._lock)
         self.ledger: Ledger = self._ledger
 
@@ -103,14 +106,23 @@ class MemoryApprovalStore:
         return None
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
-                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+                consumed_by: str | None, event: Event, max_mismatches: int,
+                idempotency_key: str | None = None) -> ConsumeOutcome:
         with self._lock:
+            if idempotency_key is not None:
+                bound = self._consume_keys.get((tenant_id, idempotency_key))
+                if bound is not None and bound in self._records:
+                    return check_replay(idempotency_key, self._records[bound], approval_id=approval_id,
+                                        consumed_by=consumed_by, ir_hash=ir_hash)
             record = self._records.get(approval_id)
             if record is None:
                 return ConsumeOutcome(ConsumeReason.TOKEN_NOT_FOUND, None)
             decision = decide_consume(record, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
                                       consumed_by=consumed_by, max_mismatches=max_mismatches)
             self._records[approval_id] = decision[1]
+            if decision[0] is None and idempotency_key is not None:
+                self._consume_keys[(tenant_id, idempotency_key)] = approval_id
+                self._key_of[approval_id] = (tenant_id, idempotency_key)
             return outcome(decision)
 
     def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
@@ -164,6 +176,9 @@ class MemoryApprovalStore:
             for record in gone:
                 del self._records[record.approval_id]
                 self._by_digest.pop(record.token_digest, None)
+                key = self._key_of.pop(record.approval_id, None)
+                if key is not None:
+                    self._consume_keys.pop(key, None)
             pending = {r.approval_id for r in self._records.values() if r.status is ApprovalStatus.PENDING}
             self._ledger.purge_locked(cutoff_us, pending)
             return len(gone)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import IdempotencyConflictError, StoreError
 from ..events.envelope import Event, format_timestamp
 from ..events.outbox_postgres import append_event_in_transaction
 from ..storage import StoreURL
@@ -43,7 +43,7 @@ from .records import (
     from_us,
 )
 from .schema_postgres import MIGRATION_LOCK, POSTGRES_COMPONENTS
-from .store import decide_consume, decode_cursor, encode_cursor, outcome
+from .store import check_replay, decide_consume, decode_cursor, encode_cursor, outcome
 
 __all__ = ["SCHEMA_VERSION", "PostgresApprovalStore"]
 
@@ -129,6 +129,11 @@ class PostgresApprovalStore:
             raise timed_out("approval store", "postgresql", self.timeout, what) from None
         except psycopg.Error as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, psycopg.errors.UniqueViolation) \
+                    and getattr(exc.diag, "constraint_name", None) == "irgov_approvals_consume_key":
+                # Two consumes of different tokens raced with one key: the first one holds it.
+                raise IdempotencyConflictError("the idempotency key was used meanwhile to consume another "
+                                               "approval token") from None
             if isinstance(exc, psycopg.errors.UniqueViolation) and "irgov_approvals" in text:
                 raise StoreError(f"approval already exists: {text}") from None
             raise StoreError(f"postgresql store `{self.address}`: cannot {what}: {text}") from None
@@ -215,16 +220,35 @@ class PostgresApprovalStore:
         return _row_to_record(row) if row else None
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
-                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+                consumed_by: str | None, event: Event, max_mismatches: int,
+                idempotency_key: str | None = None) -> ConsumeOutcome:
+        def replay() -> ConsumeOutcome | None:
+            if idempotency_key is None:
+                return None
+            bound = conn.execute(_SELECT + " WHERE tenant_id = %s AND consume_key = %s",
+                                 (tenant_id, idempotency_key)).fetchone()
+            return None if bound is None else check_replay(
+                idempotency_key, _row_to_record(bound), approval_id=approval_id, consumed_by=consumed_by,
+                ir_hash=ir_hash)
+
         with self._transaction("consume an approval") as conn:
+            answer = replay()
+            if answer is not None:
+                return answer
+            # The key is bound in the consume's own transaction: a crash after the commit and
+            # before the answer leaves a retry with the key its success to replay.
             row = conn.execute(
                 "UPDATE irgov_approvals SET status = 'consumed', consumed_us = %s, consumed_by = %s, "
-                "finished_us = %s WHERE approval_id = %s AND tenant_id = %s AND ir_hash = %s "
+                "finished_us = %s, consume_key = %s WHERE approval_id = %s AND tenant_id = %s AND ir_hash = %s "
                 "AND status = 'pending' AND expires_us > %s" + _RETURNING,
-                (now_us, consumed_by, now_us, approval_id, tenant_id, ir_hash, now_us)).fetchone()
+                (now_us, consumed_by, now_us, idempotency_key, approval_id, tenant_id, ir_hash, now_us)).fetchone()
             if row is not None:
                 append_event_in_transaction(conn, self.schema, event)
                 return ConsumeOutcome(None, _row_to_record(row))
+            # A retry racing its own first attempt waited on the row lock and sees it committed.
+            answer = replay()
+            if answer is not None:
+                return answer
             # Not consumable: say why with the row locked, and record what follows from it
             # (a first expiry, a counted mismatch, a revocation).
             row = conn.execute(_SELECT + " WHERE approval_id = %s FOR UPDATE", (approval_id,)).fetchone()

@@ -10,20 +10,22 @@ a key, or beyond `index_max` entries), so they never grow without bound.
 
 Layout under the key prefix `P` (default `irgov:`): `P approval:<id>` (hash), `P token:<digest>`
 (approval id), `P tenant:<tenant>` (index), `P due` (pending ids by expiry), `P finished`
-(finished ids by finish time). Scripts derive a few keys from the prefix, so the store needs a
+(finished ids by finish time), `P consumekey:<sha256 of tenant and key>` (the approval a consume
+with that idempotency key consumed, as long as the approval's key lives). Scripts derive a few keys from the prefix, so the store needs a
 single Redis node (or a primary with replicas), not Redis Cluster. Times come from the caller's
 clock: hosts sharing a store need synchronised clocks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import StoreError
+from ..errors import IdempotencyConflictError, StoreError
 from ..events.envelope import Event
 from ..storage import StoreURL, redis_client, redis_error
 from ..storage.redis_client import redis_timeout_error
@@ -48,6 +50,9 @@ _LONGEST_TTL = 366 * 86_400  # bound for index trimming; the service refuses lon
 _FIELDS = ("approval_id", "tenant_id", "ir_hash", "token_kid", "token_digest", "status", "ttl_seconds",
            "created_us", "expires_us", "created_by", "reason", "consumed_us", "consumed_by", "revoked_us",
            "revoked_by", "revoke_reason", "expired_us", "finished_us", "mismatches", "correlation_id")
+# The consume script's refusals of a reused idempotency key (the words of check_replay).
+_CONFLICTS = {"conflict_token": "to consume another approval token", "conflict_caller": "by another caller",
+              "conflict_ir": "for another ir hash"}
 _INT_FIELDS = {"created_us", "expires_us", "consumed_us", "revoked_us", "expired_us", "finished_us", "mismatches"}
 
 
@@ -242,17 +247,27 @@ class RedisApprovalStore:
         return None
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
-                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+                consumed_by: str | None, event: Event, max_mismatches: int,
+                idempotency_key: str | None = None) -> ConsumeOutcome:
+        # The key's name is a digest of (tenant, key): bounded, and no tenant or key text can
+        # make two pairs collide on one name.
+        ref = "-" if idempotency_key is None else hashlib.sha256(
+            f"{len(tenant_id)}:{tenant_id}:{idempotency_key}".encode()).hexdigest()
         reply = self._call(
             "consume an approval", self._consume,
             keys=[self._key("approval", approval_id), self._key("due"), self._key("finished"),
-                  self.outbox_stream],
+                  self.outbox_stream, self._key("consumekey", ref)],
             args=[tenant_id, ir_hash, now_us, "1" if consumed_by is not None else "0", consumed_by or "",
                   max_mismatches, event.id, event.tenant_id or "", event.type, "1" if event.critical else "0",
-                  event.to_json(), approval_id, self.retention_seconds * 1000],
+                  event.to_json(), approval_id, self.retention_seconds * 1000,
+                  "0" if idempotency_key is None else "1", self.prefix, ref],
         )
         word, expired_now, revoked_now = reply[0], reply[1] == "1", reply[2] == "1"
+        if word in _CONFLICTS:
+            raise IdempotencyConflictError(f"idempotency key `{idempotency_key}` was used {_CONFLICTS[word]}")
         record = self._decode(reply[3:]) if len(reply) > 3 else None
+        if word == "replay":
+            return ConsumeOutcome(None, record, replayed=True)
         reason = None if word == "ok" else ConsumeReason(word)
         return ConsumeOutcome(reason, record, expired_now, revoked_now)
 

@@ -45,7 +45,7 @@ from .records import (
     from_us,
 )
 from .schema_sqlite import SQLITE_COMPONENTS
-from .store import decide_consume, decode_cursor, encode_cursor, outcome
+from .store import check_replay, decide_consume, decode_cursor, encode_cursor, outcome
 
 __all__ = ["SCHEMA_VERSION", "SQLiteApprovalStore"]
 
@@ -254,14 +254,24 @@ class SQLiteApprovalStore:
         return _row_to_record(rows[0]) if rows else None
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
-                consumed_by: str | None, event: Event, max_mismatches: int) -> ConsumeOutcome:
+                consumed_by: str | None, event: Event, max_mismatches: int,
+                idempotency_key: str | None = None) -> ConsumeOutcome:
         try:
             with self._write() as conn:
+                if idempotency_key is not None:
+                    # Under the write lock: a key bound by an earlier consume answers this one.
+                    bound = conn.execute(_SELECT + " WHERE tenant_id = ? AND consume_key = ?",
+                                         (tenant_id, idempotency_key)).fetchone()
+                    if bound is not None:
+                        return check_replay(idempotency_key, _row_to_record(bound), approval_id=approval_id,
+                                            consumed_by=consumed_by, ir_hash=ir_hash)
+                # The key is bound in the consume's own transaction: a crash after the commit
+                # and before the answer leaves a retry with the key its success to replay.
                 cursor = conn.execute(
                     "UPDATE irgov_approvals SET status = 'consumed', consumed_us = ?, consumed_by = ?, "
-                    "finished_us = ? WHERE approval_id = ? AND tenant_id = ? AND ir_hash = ? "
+                    "finished_us = ?, consume_key = ? WHERE approval_id = ? AND tenant_id = ? AND ir_hash = ? "
                     "AND status = 'pending' AND expires_us > ?",
-                    (now_us, consumed_by, now_us, approval_id, tenant_id, ir_hash, now_us),
+                    (now_us, consumed_by, now_us, idempotency_key, approval_id, tenant_id, ir_hash, now_us),
                 )
                 if cursor.rowcount == 1:
                     append_event_in_transaction(conn, event)

@@ -127,14 +127,18 @@ def create_command(ignored: tuple[str, ...]) -> None:
 @click.option("--ir-hash", required=True)
 @click.option("--token", required=True, help="the token, or `-` to read it from standard input")
 @click.option("--by", "consumed_by", default=None)
+@click.option("--idempotency-key", default=None,
+              help="a retry with the same key, token and --by gets the first success again")
 @key_file_option
 @_store_options
-def consume_command(tenant: str, ir_hash: str, token: str, consumed_by: str | None, output_format: str) -> None:
+def consume_command(tenant: str, ir_hash: str, token: str, consumed_by: str | None, idempotency_key: str | None,
+                    output_format: str) -> None:
     """Consume a token. Exit 0 when it succeeded, 1 otherwise."""
     if token == "-":
         token = sys.stdin.readline().strip()
     with approval_service(command_config(), needs_key=True) as service:
-        result = _run(lambda: service.consume(token, tenant_id=tenant, ir_hash=ir_hash, consumed_by=consumed_by))
+        result = _run(lambda: service.consume(token, tenant_id=tenant, ir_hash=ir_hash, consumed_by=consumed_by,
+                                                      idempotency_key=idempotency_key))
     if output_format == "json":
         echo_json(result.to_dict())
     else:

@@ -25,6 +25,7 @@ from ..errors import (
     ConflictError,
     DigestError,
     EventError,
+    IdempotencyConflictError,
     IrgovError,
     IRInputError,
     NotEscalatedError,
@@ -183,6 +184,8 @@ def problem_from_exception(exc: BaseException) -> ProblemError:
         return ProblemError(409, "not-escalated", str(exc))
     if isinstance(exc, RateLimitedError):
         return ProblemError(429, "rate-limited", str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after))})
+    if isinstance(exc, IdempotencyConflictError):
+        return ProblemError(409, "idempotency-conflict", str(exc))
     if isinstance(exc, ConflictError):
         return ProblemError(409, "conflict", str(exc))
     if isinstance(exc, ApprovalKeyError):

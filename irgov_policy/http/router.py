@@ -8,14 +8,14 @@ carries a token digest; the token itself appears once, in the answer to a grant.
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import IRInputError
 from ..kernel import REQUEST_STATUSES, Governance
 from ..kernel.request_details import DEFAULT_STEPS_PAGE, MAX_STEPS_PAGE, SORTS, list_item
 from ..kernel.requests import now_us
-from ..text_rules import REQUEST_ID_PATTERN
+from ..text_rules import MAX_IDEMPOTENCY_KEY_LENGTH, REQUEST_ID_PATTERN
 from .auth import ApiKeyAuth, Authenticator, Principal, Role
 from .guard import authenticated_principal, guarded_route_class, strict_body
 from .metrics_route import METRICS_ROUTE, add_metrics_route
@@ -46,6 +46,10 @@ APPROVERS = (Role.APPROVER, Role.ADMIN)
 # Routes answered without credentials (their name is the endpoint function's).
 PUBLIC_ROUTES = frozenset({"health"})
 RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="an approval request id")]
+# A retry with the same key, token and caller is answered with the first consume's success.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                               max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+                                               description="replays the first success of a retried consume")]
 
 
 def _json_body(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
@@ -149,9 +153,10 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
 
     @router.post("/authorize", summary="The execution gate: validate, audit and consume the approval",
                  responses={200: {"model": ClearanceOut, "description": "the clearance; run only when `allowed`"},
-                            **errors_auth, **problem_responses(400, 413, 422, 429)},
+                            **errors_auth, **problem_responses(400, 409, 413, 422, 429, 503)},
                  openapi_extra=_json_body(authorize_schema, "the IR, its DAG and the approval token"))
-    async def authorize(request: Request, principal: Annotated[Principal, role(*SUBMITTERS)]) -> JSONResponse:
+    async def authorize(request: Request, principal: Annotated[Principal, role(*SUBMITTERS)],
+                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
         data = envelope(await read_json(request), ("ir", "dag"), ("approval_token",))
         token = data.get("approval_token")
         if token is not None and not isinstance(token, str):
@@ -162,7 +167,8 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
         if not isinstance(data["ir"], dict):
             raise ProblemError(422, "invalid-ir", "`ir` must be a json object",
                                errors=[{"pointer": "/ir", "message": "must be an object"}])
-        clearance = await governance.aauthorize_execution(data["ir"], data["dag"], token, executed_by=principal.name)
+        clearance = await governance.aauthorize_execution(data["ir"], data["dag"], token, executed_by=principal.name,
+                                                          idempotency_key=idempotency_key)
         return JSONResponse(clearance.to_dict())
 
     @router.post("/approvals", status_code=201, summary="Ask for the approval of an escalated IR",
@@ -177,11 +183,12 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
 
     @router.post("/approvals/consume", summary="Consume an approval token (once)",
                  responses={200: {"model": ConsumeOut, "description": "`success` and, if not, the `reason`"},
-                            **errors_auth, **problem_responses(422, 429)})
-    async def consume(body: ConsumeBody, principal: Annotated[Principal, role(*SUBMITTERS)]) -> JSONResponse:
+                            **errors_auth, **problem_responses(409, 422, 429, 503)})
+    async def consume(body: ConsumeBody, principal: Annotated[Principal, role(*SUBMITTERS)],
+                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
         _check_tenant(principal, body.tenant_id)
         result = await governance.aconsume(body.token, tenant_id=body.tenant_id, ir_hash=body.ir_hash,
-                                           consumed_by=principal.name)
+                                           consumed_by=principal.name, idempotency_key=idempotency_key)
         return JSONResponse(result.to_dict())
 
     async def tenant_of(request_id: str, principal: Principal) -> str:

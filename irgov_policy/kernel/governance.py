@@ -28,7 +28,14 @@ from ..approvals.sweeper import SWEEPER_LEASE
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
 from ..config import GovernanceConfig
-from ..errors import IrgovError, IRInputError, RateLimitedError, StoreError, StoreTimeoutError
+from ..errors import (
+    IdempotencyConflictError,
+    IrgovError,
+    IRInputError,
+    RateLimitedError,
+    StoreError,
+    StoreTimeoutError,
+)
 from ..events import EventBus, format_timestamp
 from ..hashing import HashRegistry
 from ..model import IR, parse_dag_nodes
@@ -240,16 +247,22 @@ class Governance(ApprovalRequests):
 
     # -- approvals (the request workflow is `ApprovalRequests`) ------------------------------
 
-    def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None) -> ConsumeResult:
-        """Consume an approval token for exactly this tenant and IR hash (once, ever)."""
-        return self._consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+    def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
+                idempotency_key: str | None = None) -> ConsumeResult:
+        """Consume an approval token for exactly this tenant and IR hash (once, ever). A retry with
+        the same `idempotency_key`, token and caller gets the first success again
+        (`ApprovalService.consume`); the key reused otherwise raises `IdempotencyConflictError`."""
+        return self._consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
+                             idempotency_key=idempotency_key)
 
-    def _consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None) -> ConsumeResult:
+    def _consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None,
+                 idempotency_key: str | None) -> ConsumeResult:
         # Every consume, direct or through the gate, counts against the failed-consume limits.
         with tracing.span("consume", {"irgov.tenant_id": tenant_id, "irgov.ir_hash": ir_hash}) as span:
             try:
                 result = consume_within_limits(self.consume_limiter, self.approvals, self.bus, token,
-                                               tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+                                               tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
+                                               idempotency_key=idempotency_key)
             except RateLimitedError:
                 metrics.consume_failure("rate_limited")
                 tracing.set_attributes(span, success=False, reason="rate_limited")
@@ -283,17 +296,19 @@ class Governance(ApprovalRequests):
 
     def authorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                             dag_nodes: Sequence[Any] | Mapping[str, Any],
-                            approval_token: str | None = None, *, executed_by: str | None = None) -> Clearance:
+                            approval_token: str | None = None, *, executed_by: str | None = None,
+                            idempotency_key: str | None = None) -> Clearance:
         """The executor's one call: validate, audit the DAG, and consume the approval when the
         decision requires one. Allowed only when all of them say yes; never raises, except
-        `RateLimitedError` when the tenant or the caller is over the failed-consume limit and
+        `RateLimitedError` when the tenant or the caller is over the failed-consume limit,
         `StoreTimeoutError` when the approval store did not answer in time (the consume may or
-        may not have happened: retry, with an idempotency key to be answered as the first time).
+        may not have happened: retry, with `idempotency_key` to be answered as the first time)
+        and `IdempotencyConflictError` for a key used by another consume (`consume`).
 
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
-            return self._authorize(ir, dag_nodes, approval_token, executed_by)
-        except (RateLimitedError, StoreTimeoutError):
+            return self._authorize(ir, dag_nodes, approval_token, executed_by, idempotency_key)
+        except (RateLimitedError, StoreTimeoutError, IdempotencyConflictError):
             raise  # the caller must back off or retry: not a verdict on this execution
         except StoreError as exc:
             # The caller may be a remote client: the store's address stays in the server log.
@@ -307,7 +322,7 @@ class Governance(ApprovalRequests):
         return Clearance(False, None, None, None, (reason,))
 
     def _authorize(self, source: IR | Mapping[str, Any] | bytes | str, dag_nodes: Sequence[Any] | Mapping[str, Any],
-                   approval_token: str | None, executed_by: str | None) -> Clearance:
+                   approval_token: str | None, executed_by: str | None, idempotency_key: str | None) -> Clearance:
         # Parsed once: the decision and the audit judge the same IR, and the audit reuses the
         # decision's hash. An IR that does not parse is judged from its source (a REJECT).
         engine = self.engine
@@ -349,7 +364,8 @@ class Governance(ApprovalRequests):
                 reasons.append("the approval token was not consumed because the execution is refused")
             else:
                 assert tenant is not None and digest is not None
-                consumed = self._consume(approval_token, tenant_id=tenant, ir_hash=digest, consumed_by=executed_by)
+                consumed = self._consume(approval_token, tenant_id=tenant, ir_hash=digest, consumed_by=executed_by,
+                                         idempotency_key=idempotency_key)
                 if not consumed.success:
                     reason = consumed.reason.value if consumed.reason is not None else "unknown"
                     reasons.append(f"the approval token was refused: `{reason}`")
@@ -410,9 +426,10 @@ class Governance(ApprovalRequests):
                            ttl_seconds: int | float | None = None) -> Grant:
         return await self._run(self.break_glass, tenant_id, ir_hash, by, reason, ttl_seconds=ttl_seconds)
 
-    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str,
-                       consumed_by: str | None = None) -> ConsumeResult:
-        return await self._run(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by)
+    async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
+                       idempotency_key: str | None = None) -> ConsumeResult:
+        return await self._run(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
+                               idempotency_key=idempotency_key)
 
     async def arequest_tenant(self, request_id: str) -> str | None:
         return await self._run(self.request_tenant, request_id)
@@ -441,8 +458,9 @@ class Governance(ApprovalRequests):
 
     async def aauthorize_execution(self, ir: IR | Mapping[str, Any] | bytes | str,
                                    dag_nodes: Sequence[Any] | Mapping[str, Any], approval_token: str | None = None,
-                                   *, executed_by: str | None = None) -> Clearance:
-        return await self._run(self.authorize_execution, ir, dag_nodes, approval_token, executed_by=executed_by)
+                                   *, executed_by: str | None = None, idempotency_key: str | None = None) -> Clearance:
+        return await self._run(self.authorize_execution, ir, dag_nodes, approval_token, executed_by=executed_by,
+                               idempotency_key=idempotency_key)
 
     async def ahealth(self) -> dict[str, Any]:
         # Not on the shared pool: a stuck store fills it with waiting requests (see kernel.health).

@@ -208,3 +208,18 @@ def test_break_glass_needs_a_name_and_a_reason_and_create_is_gone(run) -> None: 
     assert err.startswith("irgov: error: `irgov approvals create` is now `irgov approvals break-glass")
     code, out, _ = run("list", "--tenant", "acme", "--format", "json")
     assert code == 0 and json.loads(out)["items"] == []  # nothing was minted by the refused commands
+
+
+def test_consume_retried_with_its_idempotency_key_succeeds_again(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("break-glass", "--tenant", "acme", "--ir-hash", H1, *BY, "--format", "json")
+    assert code == 0, err
+    token = json.loads(out)["token"]
+    consume = ("consume", "--tenant", "acme", "--ir-hash", H1, "--token", token, "--by", "bob", "--format", "json")
+    first = run(*consume, "--idempotency-key", "job-7")
+    assert first[0] == 0 and json.loads(first[1])["success"] is True
+    assert run(*consume, "--idempotency-key", "job-7") == first
+    code, _, err = run("consume", "--tenant", "acme", "--ir-hash", H1, "--token", token, "--by", "eve",
+                       "--idempotency-key", "job-7")
+    assert code == 1 and err.strip() == "irgov: error: idempotency key `job-7` was used by another caller"
+    code, _, err = run(*consume, "--idempotency-key", "two words")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "`idempotency_key`" in err

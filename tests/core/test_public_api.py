@@ -18,7 +18,7 @@ FROZEN = [
     "ApprovalService", "ApprovalStatus", "ApprovalStore", "ApprovalToken", "BundleError", "BusStatus",
     "Clearance", "ConfigError", "ConflictError", "ConsumeOutcome", "ConsumeResult", "Decision", "DiffAuditResult", "Digest",
     "DigestError", "Event", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
-    "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "InputLimits",
+    "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "IdempotencyConflictError", "InputLimits",
     "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotEscalatedError", "NotFoundError",
     "PackLoadError", "PluginError", "PolicyEngine", "PolicyError", "PolicyTestLoadError", "RateLimitedError",
     "ReloadResult", "RequestDetails", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError",

@@ -370,3 +370,24 @@ def test_live_feed_is_woken_by_the_event_bus(gov: Governance) -> None:
             granted = api.post(f"/approvals/{request_id}/grant", json={"ttl_seconds": 60}, headers=bearer("bob"))
             assert granted.status_code == 200
             assert '"waiting":0' in next(messages)  # ir.approval_created woke the stream
+
+
+def test_detail_shows_the_steps_their_hits_and_pages_them(api: TestClient) -> None:
+    step = ESCALATE_IR["steps"][0]
+    many = ir(ESCALATE_IR, request_id="req-many", intent_summary="move www and more",
+              steps=[{**step, "step_id": f"s{i}", "idempotency_key": f"k-many-{i}"} for i in range(60)])
+    request_id = escalate(api, many)
+    page = browser(api)
+    sign_in(page)
+    html = page.get(f"/console/requests/{request_id}").text
+    assert "move www and more" in html
+    assert html.count('<tr class="escalates">') == 50  # the first page of steps, each one escalating
+    assert '<span class="flag">escalates</span>' in html and "dns.update_records" in html
+    assert re.search(r'<li class="hit"><strong>[^<]+</strong>', html)  # the rule that fired, by name
+    assert "Steps 1 to 50 of 60." in html and f'href="/console/requests/{request_id}?steps=50">Next steps' in html
+    second = page.get(f"/console/requests/{request_id}?steps=50").text
+    assert second.count('<tr class="escalates">') == 10 and "Steps 51 to 60 of 60." in second
+    assert "Previous steps" in second and "Next steps" not in second
+    assert "<details class=\"raw\">" in html and "Why it needs a human" in html
+    queue = page.get("/console/").text
+    assert "move www and more" in queue

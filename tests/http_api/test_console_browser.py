@@ -169,12 +169,15 @@ def test_ir_strings_render_as_text_and_run_no_script(page: Page, api: httpx.Clie
     request_id = escalate(api, doc, reason=XSS + XSS_SCRIPT)
     # through the live feed (the script builds the row)...
     row(page, request_id).wait_for()
+    assert row(page, request_id).locator(".summary").inner_text() == XSS + XSS_SCRIPT
     assert page.page.locator("#queue img").count() == 0
     # ...and server-rendered
     page.page.goto("/console/")
     page.page.goto(f"/console/requests/{request_id}")
     main = page.page.locator("main")
     assert XSS + XSS_SCRIPT in main.inner_text()
+    steps = page.page.locator("table.steps").inner_text()
+    assert "<img src=x onerror=" in steps and XSS_SCRIPT in steps  # the params (json text), as text
     assert page.page.locator("main img").count() == 0 and page.page.locator("main script").count() == 0
     assert page.page.evaluate("window.__xss === undefined")
 

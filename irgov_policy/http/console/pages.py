@@ -25,6 +25,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ...errors import SeparationOfDutiesError
 from ...kernel import Governance
+from ...kernel.request_details import list_item
+from ...kernel.requests import now_us
 from ...text_rules import REQUEST_ID
 from ..auth import ApiKeyAuth, Principal, Role, hash_api_key
 from ..problems import ProblemError
@@ -41,6 +43,7 @@ COOKIE = "irgov_console"
 PRE_COOKIE = "irgov_console_signin"
 STATIC_FILES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
 MAX_LISTED = 500
+STEPS_PAGE = 50
 #: fixed messages after a redirect: the query names one, no user text is ever reflected
 NOTICES = {
     "approved": "Approved. The requester claims the token through the API; it is never shown here.",
@@ -75,7 +78,6 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
     env = _templates()
     keys = ApiKeyAuth(governance.config.api_keys)
     feed = feed_for(governance.bus)
-    config = governance.config
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         base = request.url_for("console_queue").path
@@ -138,12 +140,14 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
         return [chosen] if chosen else []
 
     async def collect(tenants: list[str], status: str | None) -> list[dict[str, Any]]:
+        """List items (the request, its IR's summary, age and deadline) of every tenant shown."""
         views: list[dict[str, Any]] = []
         for tenant in tenants:
             cursor: str | None = None
             while len(views) < MAX_LISTED:
                 page, cursor = await governance.alist_requests(tenant, status=status, limit=200, cursor=cursor)
-                views.extend(v.to_dict() for v in page)
+                now, retention = now_us(), governance.retention_us
+                views.extend(list_item(v, now_us=now, retention_us=retention) for v in page)
                 if cursor is None:
                     break
         return views
@@ -240,27 +244,34 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
                                secure=request.url.scheme == "https", samesite="strict")
         return response
 
-    async def request_in_scope(session: Session, request_id: str) -> tuple[str, dict[str, Any]]:
+    async def tenant_in_scope(session: Session, request_id: str) -> str:
         if not REQUEST_ID.fullmatch(request_id):
             raise refusal(404, f"approval request `{request_id}` does not exist")
         tenant = await governance.arequest_tenant(request_id)
         if tenant is None or not principal_of(session).can_access(tenant):
             raise refusal(404, f"approval request `{request_id}` does not exist")
-        view = await governance.aget_request(request_id, tenant)
-        return tenant, view.to_dict()
+        return tenant
 
-    async def why_not(session: Session, tenant: str, view: Mapping[str, Any]) -> str | None:
-        """Why this principal may not approve, in words (the kernel refuses it in any case)."""
-        if not config.separation_of_duties:
+    async def details(session: Session, request_id: str, steps_offset: int = 0) -> tuple[str, dict[str, Any]]:
+        tenant = await tenant_in_scope(session, request_id)
+        found = await governance.arequest_details(request_id, tenant, steps_offset=steps_offset,
+                                                  steps_limit=STEPS_PAGE, viewer=session.principal)
+        return tenant, found.to_dict()
+
+    def why_not(session: Session, view: Mapping[str, Any]) -> str | None:
+        """Why this principal may not approve, in words; the kernel decides (`grant_refused`) and
+        refuses a forced grant in any case."""
+        refused = view.get("grant_refused")
+        if not refused:
             return None
         if view.get("requested_by") == session.principal:
-            return ("You asked for this approval. Separation of duties is on: someone other than the requester "
-                    "and the submitter of the plan must approve it.")
-        submitters = await asyncio.to_thread(governance.ledger.submitters, tenant, str(view.get("ir_hash")))
-        if session.principal in submitters:
-            return ("You submitted this plan for validation. Separation of duties is on: someone other than the "
-                    "submitter and the requester must approve it.")
-        return None
+            lead = "You asked for this approval."
+        elif session.principal in (view.get("submitted_by") or ()):
+            lead = "You submitted this plan for validation."
+        else:
+            lead = "You may not approve this request."
+        return (f"{lead} Separation of duties is on: someone other than the submitter of the plan and the "
+                f"requester must approve it ({refused}).")
 
     def ttl_bounds() -> tuple[int, int, int]:
         maximum = max(1, int(governance.approvals.max_ttl // 60))
@@ -268,14 +279,15 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
         return 1, default, maximum
 
     @router.get("/requests/{request_id}", name="console_request")
-    async def detail(request: Request, request_id: str, done: str | None = None) -> Response:
+    async def detail(request: Request, request_id: str, done: str | None = None, steps: str | None = None) -> Response:
         session = await signed_in(request)
-        tenant, view = await request_in_scope(session, request_id)
+        offset = int(steps) if steps is not None and steps.isdigit() and len(steps) < 9 else 0
+        _, view = await details(session, request_id, offset)
         threshold = getattr(getattr(governance.engine, "policy", None), "escalation_threshold", None)
         model = detail_model(view, escalation_tier=threshold if isinstance(threshold, int) else 2)
         low, default, high = ttl_bounds()
         return render(request, "detail.html", session=session, model=model, view=view,
-                      blocked=await why_not(session, tenant, view), ttl_min=low, ttl_default=default,
+                      blocked=why_not(session, view), ttl_min=low, ttl_default=default,
                       ttl_max=high, notice=NOTICES.get(done or ""))
 
     @router.post("/requests/{request_id}/approve", name="console_approve")
@@ -283,13 +295,13 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
         session = await signed_in(request)
         form = await read_form(request)
         require_csrf(session, form)
-        tenant, view = await request_in_scope(session, request_id)
+        tenant, view = await details(session, request_id)
         low, _, high = ttl_bounds()
         minutes_text = form.get("ttl_minutes", "").strip()
         if not minutes_text.isdigit() or not low <= int(minutes_text) <= high:
             raise refusal(422, f"the token lifetime must be a whole number of minutes from {low} to {high}")
         reason = form.get("reason", "").strip() or None
-        blocked = await why_not(session, tenant, view)
+        blocked = why_not(session, view)
         try:
             await grant_for_claim(governance, request_id, session.principal, tenant, int(minutes_text) * 60, reason)
         except SeparationOfDutiesError as exc:
@@ -302,7 +314,7 @@ def build_console_router(governance: Governance, settings: ConsoleSettings, sess
         session = await signed_in(request)
         form = await read_form(request)
         require_csrf(session, form)
-        tenant, _ = await request_in_scope(session, request_id)
+        tenant = await tenant_in_scope(session, request_id)
         reason = form.get("reason", "").strip()
         if not reason:
             raise refusal(422, "a denial needs a reason: the requester reads it")

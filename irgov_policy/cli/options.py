@@ -34,6 +34,7 @@ __all__ = [
     "key_file_option",
     "outbox_option",
     "packs_option",
+    "setting_given",
     "store_option",
 ]
 
@@ -116,6 +117,11 @@ def format_option(*choices: str, default: str = "text", help: str | None = None)
     """`--format`, passed to the command as `output_format`."""
     return click.option("--format", "output_format", type=click.Choice(list(choices)), default=default,
                         show_default=True, help=help)
+
+
+def setting_given(setting: str) -> bool:
+    """Whether a flag of the running command set `setting`."""
+    return setting in click.get_current_context().meta.get(_OVERRIDES, {})
 
 
 def command_config() -> GovernanceConfig:

@@ -97,7 +97,7 @@ class SQLiteLedger:
     """The ledger on the store's connections: `write()` opens the store's `BEGIN IMMEDIATE`
     transaction, `read(sql, args)` runs one query."""
 
-    def __init__(self, write: Callable[[], AbstractContextManager[sqlite3.Connection]],
+    def __init__(self, write: Callable[..., AbstractContextManager[sqlite3.Connection]],
                  read: Callable[[str, Sequence[Any]], list[Any]], where: str) -> None:
         self._write = write
         self._read = read
@@ -111,7 +111,9 @@ class SQLiteLedger:
 
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
         try:
-            with self._write() as conn:
+            # Not fsynced: a decision row lost to a power cut makes an approval request for it be
+            # refused (fail closed) until the IR is validated again; its critical event is on disk.
+            with self._write(durable=False) as conn:
                 conn.execute(
                     f"INSERT INTO irgov_decisions ({_DECISION}, snapshot) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "

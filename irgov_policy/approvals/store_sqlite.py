@@ -1,7 +1,7 @@
 """The SQLite store: the embedded default for approvals that must survive a restart.
 
-WAL with `synchronous=FULL`, one connection per thread and per process, and every change inside
-`BEGIN IMMEDIATE`. Consumption is a single conditional `UPDATE ... WHERE status = 'pending' AND
+WAL with `synchronous=FULL` (the ledger's decision rows alone commit with `NORMAL`), one
+connection per thread and per process, and every change inside `BEGIN IMMEDIATE`. Consumption is a single conditional `UPDATE ... WHERE status = 'pending' AND
 expires_us > ?` whose row count decides; the `ir.approval_consumed` event is appended to the
 outbox table of the same database in the same transaction, so both commit or neither does.
 A trigger refuses any status change out of a finished state, whatever code runs the update.
@@ -139,9 +139,15 @@ class SQLiteApprovalStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction. `durable=False` commits with `synchronous=NORMAL`:
+        the change survives a killed process, not a power cut (the ledger's decision rows, whose
+        loss only makes an approval request be refused until the IR is validated again)."""
         conn = self._conn()
         try:
+            if getattr(self._local, "relaxed", False) != (not durable):
+                conn.execute("PRAGMA synchronous = NORMAL" if not durable else "PRAGMA synchronous = FULL")
+                self._local.relaxed = not durable
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             if sqlite_busy(exc):

@@ -3,19 +3,22 @@
 Without an outbox (`EventBus(sinks)`), events go to an in-memory queue: sinks marked `inline`
 (`MemorySink`) receive them before `publish` returns, the others through the relay thread.
 With an outbox (`EventBus(sinks, outbox="sqlite:///...")`), `publish` appends the event to the
-outbox (a critical event is committed with `synchronous=FULL` first) and the relay delivers it;
-call `flush(timeout)` to wait for delivery. A failing sink is logged with the event id and type
+outbox and the relay delivers it: a critical event is committed with `synchronous=FULL` before
+`publish` returns (concurrent publishers share one commit), any other is committed right after,
+off the caller's path. Inside `with bus.batch():` critical events do not wait one by one: the
+block's end waits once for all of them. Call `flush(timeout)` to wait for delivery. A failing sink is logged with the event id and type
 only (payloads may carry sensitive values) and the decision that published the event is unaffected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -25,7 +28,7 @@ from .outbox import DEFAULT_LEASE_SECONDS, MemoryOutbox, Outbox, SinkBacklog, ou
 from .relay import Relay, RetryPolicy, deliver_once, sink_name
 from .sources import SqliteSource, source_from_url
 
-__all__ = ["BusStatus", "EventBus", "EventSink", "MemorySink"]
+__all__ = ["BusStatus", "EventBatch", "EventBus", "EventSink", "MemorySink"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,14 @@ class MemorySink:
             self.events.clear()
 
 
+@dataclass
+class EventBatch:
+    """The outcome of `EventBus.batch()`: `durable` is True once every event published in the
+    block is committed (critical ones synchronously on disk)."""
+
+    durable: bool = False
+
+
 @dataclass(frozen=True)
 class BusStatus:
     outbox: str
@@ -108,6 +119,9 @@ class EventBus:
         self._outbox: Outbox = outbox if outbox is not None else MemoryOutbox(max_queue)
         self._relay = Relay(self._outbox, retry=retry, poll_interval=poll_interval,
                             retention_seconds=retention_seconds, lease_seconds=lease_seconds)
+        set_callback = getattr(self._outbox, "set_commit_callback", None)
+        if callable(set_callback):
+            set_callback(self._relay.notify)  # grouped commits land after publish returns
         self._autostart = autostart
         self._sinks: list[Any] = []
         self._lock = threading.Lock()
@@ -189,6 +203,24 @@ class EventBus:
         finally:
             self._kick()
 
+    @contextlib.contextmanager
+    def batch(self, timeout: float = 30.0) -> Iterator[EventBatch]:
+        """Publish several events and wait once, at the end of the block, until all of them are
+        committed: a batch of decisions shares one synchronous commit instead of one each. The
+        result's `durable` says whether they were (never raises for the events' sake)."""
+        result = EventBatch()
+        deferred = getattr(self._outbox, "deferred", None)
+        if not callable(deferred):
+            yield result
+            result.durable = not self._unappended
+            return
+        with deferred():
+            yield result
+        try:
+            result.durable = bool(self._outbox.flush(timeout)) and not self._unappended  # type: ignore[attr-defined]
+        except Exception as exc:
+            logger.error("events of a batch could not be committed: %s", exc)
+
     def _publish_memory(self, event: Event) -> None:
         outbox = self._outbox
         assert isinstance(outbox, MemoryOutbox)
@@ -246,6 +278,9 @@ class EventBus:
         try:
             if self._unappended:
                 self._retry_unappended()
+            settle = getattr(self._outbox, "flush", None)
+            if callable(settle) and not settle(timeout):
+                return False
             self._relay.start()
             self._relay.import_sources()
             self._relay.notify()

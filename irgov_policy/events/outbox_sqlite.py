@@ -4,6 +4,9 @@ Kept apart from the relay so that a store can record an event inside its own tra
 (consuming an approval and recording `ir.approval_consumed` commit together or not at all).
 
 `SqliteOutbox` is the relay's side: the same table plus per-sink delivery marks and source cursors.
+Its appends go through a group-commit writer (`outbox_writer`): a critical event is on disk before
+`append` returns, sharing its fsync with every event queued meanwhile; other events are committed
+right after, off the caller's path.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from ..storage.migrations import Component, Step, check, sqlite_versions, upgrad
 from . import leases_sqlite
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
+from .outbox_writer import INSERT_SQL, GroupCommitWriter, OutboxRow
 
 __all__ = [
     "DELIVERY_SCHEMA",
@@ -32,6 +36,7 @@ __all__ = [
     "SqliteOutbox",
     "append_event_in_transaction",
     "ensure_outbox_schema",
+    "outbox_row",
     "sqlite_path_from_url",
 ]
 
@@ -54,15 +59,16 @@ def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(OUTBOX_SCHEMA)
 
 
+def outbox_row(event: Event) -> OutboxRow:
+    """The column values of `event`'s outbox row."""
+    return (event.id, event.tenant_id, event.type, 1 if event.critical else 0, event.to_json(),
+            format_timestamp(event.timestamp))
+
+
 def append_event_in_transaction(conn: sqlite3.Connection, event: Event) -> None:
     """Insert `event` into the outbox on `conn` without committing: the caller's transaction
     decides. A second append of the same event id is ignored, so retries stay idempotent."""
-    conn.execute(
-        "INSERT OR IGNORE INTO irgov_outbox (event_id, tenant_id, type, critical, body, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (event.id, event.tenant_id, event.type, 1 if event.critical else 0, event.to_json(),
-         format_timestamp(event.timestamp)),
-    )
+    conn.execute(INSERT_SQL, outbox_row(event))
 
 
 DELIVERY_SCHEMA = """
@@ -117,9 +123,11 @@ def _record(row: Sequence[object], attempts: object = 0, next_at: object = None)
 
 
 class SqliteOutbox:
-    """The durable outbox in one SQLite file (WAL). Critical events commit with
-    `synchronous=FULL` before `append` returns; others with `NORMAL`, which survives a killed
-    process but not a power cut. Each thread gets its own connection."""
+    """The durable outbox in one SQLite file (WAL). `append` hands the event to the group-commit
+    writer: a critical event returns once committed with `synchronous=FULL` (concurrent ones
+    share the fsync); another returns at once and is committed with `NORMAL` right after (the
+    crash window is in `outbox_writer`). Inside `deferred()`, critical events do not wait either:
+    the caller waits once with `flush()`. Each thread gets its own connection for everything else."""
 
     durable = True
 
@@ -131,6 +139,8 @@ class SqliteOutbox:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
+        self._deferring = threading.local()
+        self._writer = GroupCommitWriter(self._writer_connection, name=self.path)
         try:
             make_private_file(Path(self.path))
             conn = self._conn()
@@ -171,21 +181,47 @@ class SqliteOutbox:
                 self._all.append(conn)
         return conn
 
+    def _writer_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+        return conn
+
+    def set_commit_callback(self, callback: Callable[[], None] | None) -> None:
+        """`callback` runs on the writer thread after each commit (the bus wakes its relay)."""
+        self._writer.on_commit = callback
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Appends on this thread do not wait, critical ones included, until the block ends; then
+        `flush()` waits once for all of them (a command line batch commits per chunk this way)."""
+        before = getattr(self._deferring, "on", False)
+        self._deferring.on = True
+        try:
+            yield
+        finally:
+            self._deferring.on = before
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event appended so far is committed (critical ones with
+        `synchronous=FULL`); False when `timeout` seconds passed first."""
+        return self._writer.flush(timeout)
+
+    def _settled(self) -> sqlite3.Connection:
+        # Readers in this process see its own appends, as they did before appends were grouped.
+        self._writer.flush(self._busy_timeout_ms / 1000)
+        return self._conn()
+
     def _set_sync(self, conn: sqlite3.Connection, full: bool) -> None:
         if self._local.sync_full != full:
             conn.execute("PRAGMA synchronous=FULL" if full else "PRAGMA synchronous=NORMAL")
             self._local.sync_full = full
 
     def append(self, event: Event) -> bool:
-        conn = self._conn()
-        self._set_sync(conn, event.critical)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            append_event_in_transaction(conn, event)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        if self._closed:
+            raise EventError(f"the outbox `{self.path}` is closed")
+        critical = bool(event.critical)
+        wait = critical and not getattr(self._deferring, "on", False)
+        self._writer.submit(outbox_row(event), critical=critical, wait=wait)
         return True
 
     def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int:
@@ -290,7 +326,7 @@ class SqliteOutbox:
         )
 
     def backlog(self, sinks: Sequence[str]) -> list[SinkBacklog]:
-        conn = self._conn()
+        conn = self._settled()
         result: list[SinkBacklog] = []
         for sink in sinks:
             pending, oldest, failing = conn.execute(
@@ -324,7 +360,7 @@ class SqliteOutbox:
         return result
 
     def count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
+        return int(self._settled().execute("SELECT COUNT(*) FROM irgov_outbox").fetchone()[0])
 
     def purge(self, sinks: Sequence[str], older_than: datetime) -> int:
         """Delete events created before `older_than` that every sink in `sinks` has received
@@ -377,13 +413,16 @@ class SqliteOutbox:
             clause = " AND o.type IN (" + ",".join("?" for _ in types) + ")"
             params.extend(types)
         params.append(limit)
-        rows = self._conn().execute(
+        rows = self._settled().execute(
             f"SELECT {_RECORD_COLUMNS} FROM irgov_outbox o WHERE o.seq > ?{clause} ORDER BY o.seq DESC LIMIT ?",
             params,
         ).fetchall()
         return [_record(r) for r in reversed(rows)]
 
     def close(self) -> None:
+        """Commit what is still queued (at most the busy timeout), then close every connection."""
+        if not self._closed:
+            self._writer.close(timeout=max(5.0, self._busy_timeout_ms / 1000))
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []

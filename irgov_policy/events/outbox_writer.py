@@ -1,0 +1,245 @@
+"""Group commit for the SQLite outbox: one writer thread per outbox and process.
+
+Publishers hand their rows to the writer and the writer commits whatever has queued up in one
+transaction. A critical row waits until a commit with `synchronous=FULL` holds it, and every
+critical row queued meanwhile (from any thread) shares that one fsync. A non-critical row does
+not wait at all: it is committed with the next batch, with `synchronous=NORMAL` unless a critical
+row shares the batch.
+
+The crash window of non-critical events, stated plainly: between `append` returning and the next
+commit (normally well under a millisecond, longer while another process holds the database's
+write lock) the row lives only in this process's memory and a killed process loses it. A clean
+exit does not: closing the outbox and the interpreter's exit (`atexit`) both drain the queue
+first. Once committed with `NORMAL`, a row survives a killed process but not a power cut until
+the next `FULL` commit or checkpoint syncs the write-ahead log.
+
+A batch that fails to commit (a locked or full disk) stays at the head of the queue and is tried
+again with a growing pause; waiting publishers get the error at once (their row stays queued, and
+a second append of the same event id is ignored).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+from ..errors import EventError
+
+__all__ = ["INSERT_SQL", "GroupCommitWriter", "OutboxRow"]
+
+logger = logging.getLogger(__name__)
+
+INSERT_SQL = ("INSERT OR IGNORE INTO irgov_outbox (event_id, tenant_id, type, critical, body, created_at) "
+              "VALUES (?, ?, ?, ?, ?, ?)")
+
+OutboxRow = tuple[str, str | None, str, int, str, str]
+
+_LIVE: weakref.WeakSet[GroupCommitWriter] = weakref.WeakSet()
+
+
+class GroupCommitWriter:
+    """Commits queued outbox rows in batches, one commit at a time per process.
+
+    A publisher that must wait commits the queue itself when no commit is under way (no thread
+    hand-off on an idle outbox) and otherwise waits for the commit under way and the next one,
+    which takes every row queued meanwhile. A background thread commits rows nobody waits for."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *, name: str,
+                 on_commit: Callable[[], None] | None = None, max_batch: int = 2000,
+                 max_queued: int = 100_000) -> None:
+        self._connect = connect
+        self.name = name
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self.max_queued = max_queued
+        self.commits = 0
+        self.lost = 0
+        self._reset()
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
+        # Also the state of a forked child: the parent's queue is the parent's to write.
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._queue: list[tuple[OutboxRow, bool]] = []
+        self._submitted = 0
+        self._committed = 0
+        self._committing = False
+        self._error: BaseException | None = None
+        self._failed_upto = 0  # the last ticket of the last batch that failed to commit
+        self._stopping = False
+        self._abandon = False
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def submit(self, row: OutboxRow, *, critical: bool, wait: bool) -> None:
+        """Queue `row`; with `wait`, return once a commit holds it (synchronously on disk when
+        `critical`). Raises `EventError` when the writer is closed or the commit failed."""
+        if self._pid != os.getpid():
+            self._reset()
+        with self._cond:
+            if self._stopping:
+                raise EventError(f"the outbox writer of `{self.name}` is closed")
+            # Backpressure only when the disk has stopped taking rows: the queue is bounded, and a
+            # queued event is never dropped to make room.
+            while len(self._queue) >= self.max_queued and not self._stopping:
+                self._cond.wait(0.1)
+            self._queue.append((row, critical))
+            self._submitted += 1
+            ticket = self._submitted
+            if not wait:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, daemon=True,
+                                                    name=f"irgov-outbox-writer[{self.name}]")
+                    self._thread.start()
+                self._cond.notify_all()
+                return
+            while self._committed < ticket:
+                if self._failed_upto >= ticket or self._abandon:
+                    raise EventError(f"the outbox `{self.name}` cannot commit: {self._error or 'closed'}")
+                if self._committing:
+                    self._cond.wait()
+                else:
+                    self._commit_queue()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row queued before this call is committed; False on timeout."""
+        if self._pid != os.getpid():
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._submitted
+            while self._committed < target:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if self._committing or self._failed_upto > self._committed:
+                    self._cond.wait(left)  # a failing batch is the thread's to retry
+                else:
+                    self._commit_queue()
+        return True
+
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Drain the queue (at most `timeout` seconds) and stop the thread; True when nothing was
+        left behind. What could not be committed is logged with its count."""
+        if self._pid != os.getpid():
+            return True
+        with self._cond:
+            self._stopping = True
+            thread = self._thread
+            self._cond.notify_all()
+        drained = self.flush(timeout)
+        with self._cond:
+            self._abandon = True
+            left = len(self._queue)
+            self._cond.notify_all()
+            conns, self._conns = self._conns, []
+        if thread is not None:
+            thread.join(timeout=1.0)
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        if left:
+            self.lost += left
+            logger.error("the outbox `%s` closed with %d events not committed: %s", self.name, left, self._error)
+        _LIVE.discard(self)
+        return drained and not left
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            self._local.full = None
+            self._conns.append(conn)
+        return conn
+
+    def _commit_queue(self) -> bool:
+        """Commit the head of the queue on this thread's connection. Called with the lock held
+        and no commit under way; the lock is released during the write."""
+        batch = self._queue[:self.max_batch]
+        critical = any(c for _, c in batch)
+        self._committing = True
+        error: BaseException | None = None
+        self._cond.release()
+        try:
+            conn = self._connection()
+            if self._local.full != critical:
+                conn.execute("PRAGMA synchronous=FULL" if critical else "PRAGMA synchronous=NORMAL")
+                self._local.full = critical
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(INSERT_SQL, [row for row, _ in batch])
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            error = exc
+        finally:
+            self._cond.acquire()
+            self._committing = False
+        if error is not None:
+            logger.warning("the outbox `%s` cannot commit %d events, retrying: %s", self.name, len(batch), error)
+            self._error = error
+            self._failed_upto = self._committed + len(batch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name=f"irgov-outbox-writer[{self.name}]")
+                self._thread.start()
+            self._cond.notify_all()
+            return False
+        del self._queue[:len(batch)]
+        self._committed += len(batch)
+        self.commits += 1
+        self._cond.notify_all()
+        callback = self.on_commit
+        if callback is not None:
+            try:
+                callback()
+            except Exception:  # waking the relay is a courtesy; it polls anyway
+                logger.debug("outbox commit callback failed", exc_info=True)
+        return True
+
+    def _run(self) -> None:
+        pause = 0.0
+        with self._cond:
+            while True:
+                while (not self._queue or self._committing) and not self._abandon:
+                    if self._stopping and not self._queue:
+                        return
+                    self._cond.wait()
+                if self._abandon:
+                    return
+                if pause:
+                    self._cond.wait(pause)
+                    if self._abandon:
+                        return
+                    if self._committing or not self._queue:
+                        continue
+                pause = 0.0 if self._commit_queue() else min(1.0, max(0.01, pause * 2))
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """A clean interpreter exit commits what is still queued (the writer threads are daemons and
+    are still running while `atexit` handlers run)."""
+    for writer in list(_LIVE):
+        writer.close(timeout=5.0)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .errors import StoreTimeoutError as StoreTimeoutError
     from .events import BusStatus as BusStatus
     from .events import Event as Event
+    from .events import EventBatch as EventBatch
     from .events import EventBus as EventBus
     from .events import EventType as EventType
     from .events import MemorySink as MemorySink
@@ -132,6 +133,7 @@ _WHERE = {
     "StoreTimeoutError": "errors",
     "BusStatus": "events",
     "Event": "events",
+    "EventBatch": "events",
     "EventBus": "events",
     "EventType": "events",
     "MemorySink": "events",

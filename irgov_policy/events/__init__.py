@@ -1,7 +1,7 @@
 """Governance events: types, the Charter v1.0 envelope, payload schemas, the bus, the durable
 outbox and its relay, sinks and the CloudEvents mapping."""
 
-from .bus import BusStatus, EventBus, EventSink, MemorySink
+from .bus import BusStatus, EventBatch, EventBus, EventSink, MemorySink
 from .cloudevent import from_cloudevent, to_cloudevent
 from .envelope import Event, format_timestamp, new_event, uuid7
 from .outbox import DEFAULT_OUTBOX_URL, MemoryOutbox, Outbox, outbox_from_url
@@ -14,6 +14,7 @@ __all__ = [
     "EXTENSION_EVENT_TYPES",
     "BusStatus",
     "Event",
+    "EventBatch",
     "EventBus",
     "EventSink",
     "EventType",

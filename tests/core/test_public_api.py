@@ -17,7 +17,7 @@ FROZEN = [
     "Approval", "ApprovalError", "ApprovalKeyError", "ApprovalPage", "ApprovalRecord", "ApprovalRequest", "ApprovalRequestView",
     "ApprovalService", "ApprovalStatus", "ApprovalStore", "ApprovalToken", "BundleError", "BusStatus",
     "Clearance", "ConfigError", "ConflictError", "ConsumeOutcome", "ConsumeResult", "Decision", "DiffAuditResult", "Digest",
-    "DigestError", "Event", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
+    "DigestError", "Event", "EventBatch", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
     "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "IdempotencyConflictError", "InputLimits",
     "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotEscalatedError", "NotFoundError",
     "PackLoadError", "PluginError", "PolicyEngine", "PolicyError", "PolicyTestLoadError", "RateLimitedError",

@@ -252,7 +252,7 @@ class SqliteOutbox:
         return None if row is None else str(row[0])
 
     def pending(self, sink: str, after_seq: int, limit: int) -> list[OutboxRecord]:
-        rows = self._conn().execute(
+        rows = self._settled().execute(
             f"SELECT {_RECORD_COLUMNS}, d.attempts, d.next_attempt_at FROM irgov_outbox o "
             "LEFT JOIN irgov_outbox_delivery d ON d.sink = ? AND d.event_id = o.event_id "
             "WHERE o.seq > ? AND d.delivered_at IS NULL ORDER BY o.seq LIMIT ?",
@@ -276,7 +276,7 @@ class SqliteOutbox:
     # -- leases: several relays on this file (`leases_sqlite`) --------------------------------
 
     def claim(self, sink: str, owner: str, after_seq: int, limit: int, lease_seconds: float) -> Claim:
-        conn = self._conn()
+        conn = self._settled()
         self._set_sync(conn, False)
         return leases_sqlite.claim(conn, sink, owner, after_seq, limit, lease_seconds)
 

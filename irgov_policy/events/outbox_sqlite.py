@@ -25,7 +25,7 @@ from ..storage.migrations import Component, Step, check, sqlite_versions, upgrad
 from . import leases_sqlite
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
-from .outbox_writer import INSERT_SQL, GroupCommitWriter, OutboxRow
+from .outbox_writer import INSERT_SQL, GroupCommitWriter, OutboxRow, flush_writers_of
 
 __all__ = [
     "DELIVERY_SCHEMA",
@@ -140,7 +140,7 @@ class SqliteOutbox:
         self._all_lock = threading.Lock()
         self._closed = False
         self._deferring = threading.local()
-        self._writer = GroupCommitWriter(self._writer_connection, name=self.path)
+        self._writer = GroupCommitWriter(self._writer_connection, name=os.path.realpath(self.path))
         try:
             make_private_file(Path(self.path))
             conn = self._conn()
@@ -207,8 +207,9 @@ class SqliteOutbox:
         return self._writer.flush(timeout)
 
     def _settled(self) -> sqlite3.Connection:
-        # Readers in this process see its own appends, as they did before appends were grouped.
-        self._writer.flush(self._busy_timeout_ms / 1000)
+        # Readers in this process see its own appends (through any outbox object on this file), as
+        # they did before appends were grouped.
+        flush_writers_of(self._writer.name, self._busy_timeout_ms / 1000)
         return self._conn()
 
     def _set_sync(self, conn: sqlite3.Connection, full: bool) -> None:

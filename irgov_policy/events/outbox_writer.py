@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from ..errors import EventError
 
-__all__ = ["INSERT_SQL", "GroupCommitWriter", "OutboxRow"]
+__all__ = ["INSERT_SQL", "GroupCommitWriter", "OutboxRow", "flush_writers_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +235,16 @@ class GroupCommitWriter:
                     if self._committing or not self._queue:
                         continue
                 pause = 0.0 if self._commit_queue() else min(1.0, max(0.01, pause * 2))
+
+
+def flush_writers_of(name: str, timeout: float) -> bool:
+    """Flush every writer of this process to the file `name` (the outboxes opened on one file are
+    separate objects, and a reader of one must see what the others appended)."""
+    done = True
+    for writer in list(_LIVE):
+        if writer.name == name:
+            done = writer.flush(timeout) and done
+    return done
 
 
 @atexit.register

@@ -39,6 +39,7 @@ def event_schema(event_type: str) -> dict[str, Any]:
     schema = copy.deepcopy(_read("envelope"))
     schema["$id"] = schema["$id"].replace("envelope.json", f"{event_type}.event.json")
     schema["title"] = f"the event {event_type}"
+    schema["description"] = f"the Charter v1.0 envelope whose payload is that of {event_type}"
     schema["properties"]["type"] = {"const": event_type}
     payload = copy.deepcopy(payload_schema(event_type))
     payload.pop("$schema", None)

@@ -128,6 +128,12 @@ def test_every_object_of_every_schema_is_closed(event_type: str) -> None:
         del where["unlisted"]
 
 
+def test_irgov_schema_prints_the_same_schema_for_each_type() -> None:
+    for event_type in NINE:
+        result = CliRunner().invoke(main, ["schema", event_type], catch_exceptions=False)
+        assert result.exit_code == 0 and json.loads(result.output) == event_schema(event_type)
+
+
 class SeedStyleStream:
     """A host stream written like the seed's producer code: it logs `event.type.value`."""
 

@@ -90,9 +90,12 @@ def approvals_group() -> None:
 @click.option("--by", "by", required=True, help="who mints the token (recorded as requester and approver)")
 @click.option("--reason", required=True, help="why the normal workflow is bypassed (recorded, required)")
 @click.option("--ttl", default=None, help="seconds until expiry (default: `approval_default_ttl`, 3600)")
+@click.option("--ir-request-id", default=None,
+              help="the IR's `request_id`: the `meta.correlation_id` of the approval's events (default: that "
+                   "of the kernel's decision on the IR, if it made one)")
 @key_file_option
 @_store_options
-def break_glass_command(tenant: str, ir_hash: str, by: str, reason: str, ttl: str | None,
+def break_glass_command(tenant: str, ir_hash: str, by: str, reason: str, ttl: str | None, ir_request_id: str | None,
                         output_format: str) -> None:
     """Emergency: mint an approval token with no decision and no second person.
 
@@ -101,7 +104,8 @@ def break_glass_command(tenant: str, ir_hash: str, by: str, reason: str, ttl: st
     Prints the request, its approval and the token, once."""
     ttl_value = _parse_ttl(ttl)
     with approval_requests(command_config()) as workflow:
-        grant = _run(lambda: workflow.break_glass(tenant, ir_hash, by, reason, ttl_seconds=ttl_value))
+        grant = _run(lambda: workflow.break_glass(tenant, ir_hash, by, reason, ttl_seconds=ttl_value,
+                                                  ir_request_id=ir_request_id))
     data = grant.to_dict()
     if output_format == "json":
         echo_json(data)

@@ -423,8 +423,9 @@ class Governance(ApprovalRequests):
         return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
 
     async def abreak_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
-                           ttl_seconds: int | float | None = None) -> Grant:
-        return await self._run(self.break_glass, tenant_id, ir_hash, by, reason, ttl_seconds=ttl_seconds)
+                           ttl_seconds: int | float | None = None, ir_request_id: str | None = None) -> Grant:
+        return await self._run(self.break_glass, tenant_id, ir_hash, by, reason, ttl_seconds=ttl_seconds,
+                               ir_request_id=ir_request_id)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
                        idempotency_key: str | None = None) -> ConsumeResult:

@@ -163,16 +163,19 @@ class ApprovalRequests:
         return Grant(ApprovalRequestView(granted, approval), token)
 
     def break_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
-                    ttl_seconds: int | float | None = None) -> Grant:
+                    ttl_seconds: int | float | None = None, ir_request_id: str | None = None) -> Grant:
         """The emergency path: mint a token for `ir_hash` with no decision, no separate requester
         and no second person. It is never silent: the ledger holds it as a request made and
         granted by `by`, its reason (required) prefixed `break-glass: `, the approval carries the
         same, `ir.approval_created` is published as for a grant (in the grant's one store
-        transaction), and a warning is logged."""
+        transaction), and a warning is logged. `ir_request_id`, the IR's `request_id` when the
+        caller knows it, is the `meta.correlation_id` of the approval's events (else the
+        kernel's decision on the IR supplies it, when there is one)."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         check_text("ir_hash", ir_hash, max_length=MAX_DIGEST_LENGTH)
         check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
         check_text("reason", reason, max_length=MAX_REASON_LENGTH - len(BREAK_GLASS))
+        check_text("ir_request_id", ir_request_id, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
         # Refused before anything is written: a malformed digest or ttl leaves no request behind.
         verify_digest(ir_hash, allowed=self.config.allowed_algorithms)
         validate_ttl(self.approvals.default_ttl if ttl_seconds is None else ttl_seconds,
@@ -182,7 +185,8 @@ class ApprovalRequests:
         # Nothing decided the risk: record the highest tier rather than guess a lower one.
         request = ApprovalRequest(new_request_id(), tenant_id, ir_hash, by,
                                   decided.risk_tier if decided is not None else 3, now_us(), reason=recorded,
-                                  correlation_id=decided.request_id if decided is not None else None)
+                                  correlation_id=ir_request_id if ir_request_id is not None
+                                  else decided.request_id if decided is not None else None)
         self.ledger.insert_request(request)
         try:
             approval, token, granted = self.approvals.grant(request, granted_by=by, ttl_seconds=ttl_seconds,

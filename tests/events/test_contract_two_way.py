@@ -246,13 +246,14 @@ def test_the_command_line_emits_the_nine_events_of_the_contract(tmp_path: Path) 
     assert escalated.exit_code == 3
     ir_hash = json.loads(escalated.output)["ir_hash"]
     minted = irgov("approvals", "break-glass", "--tenant", "t1", "--ir-hash", ir_hash, "--by", "ops",
-                   "--reason", "incident 7", "--format", "json")
+                   "--reason", "incident 7", "--ir-request-id", ESCALATE_IR["request_id"], "--format", "json")
     token = json.loads(minted.output[: minted.output.rindex("}") + 1])["token"]
     consume = ("approvals", "consume", "--tenant", "t1", "--ir-hash", ir_hash, "--by", "deployer")
     assert irgov(*consume, "--token", token).exit_code == 0
     assert irgov(*consume, "--token", token).exit_code == 1  # already consumed
     short = irgov("approvals", "break-glass", "--tenant", "t1", "--ir-hash", ir_hash, "--by", "ops",
-                  "--reason", "incident 8", "--ttl", "1", "--format", "json")
+                  "--reason", "incident 8", "--ttl", "1", "--ir-request-id", ESCALATE_IR["request_id"],
+                  "--format", "json")
     short_token = json.loads(short.output[: short.output.rindex("}") + 1])["token"]
     time.sleep(1.2)
     assert irgov(*consume, "--token", short_token).exit_code == 1  # expired
@@ -261,7 +262,11 @@ def test_the_command_line_emits_the_nine_events_of_the_contract(tmp_path: Path) 
 
     documents = [json.loads(line) for line in events_file.read_text("utf-8").splitlines()]
     _assert_the_contract(documents, "cli")
-    for document in documents:  # no decision of the CLI is recorded, so only the IR's own events name it
+    # `irgov check` records no decision: the break-glass approvals name the IR with `--ir-request-id`,
+    # and a consume of no known approval finds no decision to name it by.
+    approval_events = [d for d in documents if d["type"] in APPROVAL_TYPES]
+    assert {d["meta"]["correlation_id"] for d in approval_events} == {ESCALATE_IR["request_id"]}
+    for document in documents:
         if document["type"] not in APPROVAL_TYPES:
             assert document["meta"]["correlation_id"] == document["payload"]["request_id"]
 

@@ -11,7 +11,21 @@ from ..events.outbox_postgres import OUTBOX_SCHEMA
 from ..storage.migrations import Component, Step
 from .ledger_postgres import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
 
-__all__ = ["APPROVALS_V1", "MIGRATION_LOCK", "POSTGRES_COMPONENTS"]
+__all__ = ["APPROVALS_V1", "LEDGER_CORRELATION", "MIGRATION_LOCK", "POSTGRES_COMPONENTS"]
+
+#: ledger step 2. It runs after the approvals' step 2 (components apply in order), so both
+#: columns exist; requests and approvals made before it take the request id of the kernel's
+#: decision on their tenant and IR hash (the same hash is the same IR, request id included).
+LEDGER_CORRELATION = """
+ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS correlation_id TEXT;
+UPDATE irgov_approval_requests SET correlation_id = (SELECT d.request_id FROM irgov_decisions d
+    WHERE d.tenant_id = irgov_approval_requests.tenant_id AND d.ir_hash = irgov_approval_requests.ir_hash)
+    WHERE correlation_id IS NULL;
+UPDATE irgov_approvals SET correlation_id = (SELECT d.request_id FROM irgov_decisions d
+    WHERE d.tenant_id = irgov_approvals.tenant_id AND d.ir_hash = irgov_approvals.ir_hash)
+    WHERE correlation_id IS NULL;
+"""
+
 
 #: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races)
 MIGRATION_LOCK = 0x6972676F
@@ -65,8 +79,8 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
     )),
     Component("ledger", (
         Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),
-        Step(2, "approval requests carry the IR's request id (events' meta.correlation_id)",
-             "ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS correlation_id TEXT"),
+        Step(2, "approval requests carry the IR's request id (events' meta.correlation_id); those made "
+                "before, and their approvals, take it from their decision", LEDGER_CORRELATION),
         Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
              LEDGER_DECISION_DETAILS),
     )),

@@ -151,23 +151,16 @@ class ApprovalService:
         except Exception as exc:  # the bus promises not to raise; a decision never depends on it
             logger.warning("publishing event %s (%s) failed: %s", event.id, event.type, type(exc).__name__)
 
-    def _correlation(self, record: ApprovalRecord | None, tenant_id: str, ir_hash: str) -> str | None:
-        """The IR's `request_id` for the events about `record` (or, with none, about a consume
-        for `tenant_id` and `ir_hash`): the record's own, else the kernel's decision on that IR
-        (approvals made before the record carried it, or created without it)."""
-        if record is not None and record.correlation_id is not None:
-            return record.correlation_id
+    def _decided_request_id(self, tenant_id: str, ir_hash: str) -> str | None:
+        """The IR's `request_id` for the event of a consume that names no approval: that of the
+        kernel's decision on `tenant_id` and `ir_hash`, when it made one (a failure path only:
+        an approval's own events take it from its record, with no read)."""
         try:
             entry = self.store.ledger.get_decision(tenant_id, ir_hash)
         except StoreError as exc:  # the event goes out uncorrelated rather than not at all
             logger.warning("cannot read the decision of ir %s for the event's correlation id: %s", ir_hash, exc)
             return None
         return None if entry is None else entry.request_id
-
-    def _correlated(self, record: ApprovalRecord) -> ApprovalRecord:
-        if record.correlation_id is not None:
-            return record
-        return record.with_changes(correlation_id=self._correlation(record, record.tenant_id, record.ir_hash))
 
     def _touch_expired(self, record: ApprovalRecord, now: datetime) -> ApprovalRecord:
         """Record the expiry of a pending approval past its time; publish it the first time."""
@@ -176,7 +169,7 @@ class ApprovalService:
         after, changed = self.store.expire(record.approval_id, to_us(now))
         if changed and after is not None:
             logger.info("approval %s expired", after.approval_id)
-            self._publish(expired_event(self._correlated(after), now))
+            self._publish(expired_event(after, now))
         return after or record
 
     # -- create ------------------------------------------------------------------------------
@@ -185,13 +178,10 @@ class ApprovalService:
                created_by: str | None = None, reason: str | None = None,
                correlation_id: str | None = None) -> tuple[Approval, ApprovalToken]:
         """A pending approval and its token. The token is returned here and nowhere else.
-        `correlation_id` is the IR's `request_id`, the `meta.correlation_id` of the approval's
-        events (when None, the kernel's decision on the IR supplies it if there is one)."""
+        `correlation_id` is the IR's `request_id` when the caller knows it: the
+        `meta.correlation_id` of the approval's events (the kernel's request and break-glass
+        paths pass the one of its decision)."""
         check_text("correlation_id", correlation_id, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
-        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
-        self._check_ir_hash(ir_hash)
-        if correlation_id is None:
-            correlation_id = self._correlation(None, tenant_id, ir_hash)
         record, token, event = self._new_approval(tenant_id, ir_hash, ttl_seconds, created_by, reason,
                                                   correlation_id)
         self.store.insert(record)
@@ -280,9 +270,8 @@ class ApprovalService:
             self._publish(invalid_event(tenant_id=tenant_id, ir_hash=ir_hash,
                                               reason=ConsumeReason.TOKEN_NOT_FOUND, attempted_by=consumed_by,
                                               approval_id=None, now=now,
-                                              correlation_id=self._correlation(None, tenant_id, ir_hash)))
+                                              correlation_id=self._decided_request_id(tenant_id, ir_hash)))
             return ConsumeResult(False, None, ConsumeReason.TOKEN_NOT_FOUND, None)
-        record = self._correlated(record)
 
         # Built before the store call: durable stores record this very event (same id) in the
         # transaction that consumes, and the bus gets it afterwards.
@@ -303,8 +292,6 @@ class ApprovalService:
             # The first answer again: that consume's event is on record already.
             logger.info("approval %s: consume replayed for its idempotency key", record.approval_id)
             return ConsumeResult(True, ApprovalStatus.CONSUMED, None, record.approval_id)
-        if after.correlation_id is None:
-            after = after.with_changes(correlation_id=record.correlation_id)
         if outcome.success:
             logger.info("approval %s consumed by tenant %s", record.approval_id, tenant_id)
             self._publish(consumed_event)
@@ -413,7 +400,7 @@ class ApprovalService:
             now = self._now()
             expired = self.store.expire_due(to_us(now), batch)
             for record in expired:
-                self._publish(expired_event(self._correlated(record), now))
+                self._publish(expired_event(record, now))
             total += len(expired)
             if len(expired) < batch:
                 break

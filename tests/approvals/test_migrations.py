@@ -112,9 +112,10 @@ def test_a_v1_sqlite_database_with_data_is_upgraded_at_start_up(tmp_path: Path) 
     try:
         assert _versions(path) == LATEST
         record = store.get("apr_v1")
-        assert record is not None and record.created_by == "alice" and record.correlation_id is None
+        # migration 2 gave both the request id of their decision
+        assert record is not None and record.created_by == "alice" and record.correlation_id == "req-1"
         request = store.ledger.get_request("areq_1")
-        assert request is not None and request.requested_by == "bob" and request.correlation_id is None
+        assert request is not None and request.requested_by == "bob" and request.correlation_id == "req-1"
         decision = store.ledger.get_decision("acme", H1)
         assert decision is not None and decision.request_id == "req-1"
         assert ApprovalService(store, key).consume(token, tenant_id="acme", ir_hash=H1).success
@@ -238,6 +239,7 @@ def _make_postgres_v1(url: str, key: KeyRing) -> str:
         conn.execute(f"INSERT INTO irgov_approvals ({V1_COLUMNS}) VALUES ({', '.join(['%s'] * 10)})", row)
         conn.execute("INSERT INTO irgov_approval_requests (request_id, tenant_id, ir_hash, requested_by, "
                      "risk_tier, created_us, state) VALUES ('areq_1', 'acme', %s, 'bob', 2, 1, 'requested')", (H1,))
+        conn.execute("INSERT INTO irgov_decisions VALUES ('acme', %s, 'ESCALATE', 2, 'req-1', 1)", (H1,))
     return token
 
 
@@ -278,7 +280,9 @@ def test_a_v1_postgres_schema_is_refused_until_db_upgrade(postgres_schema_url: s
     store = open_store(postgres_schema_url)
     try:
         request = store.ledger.get_request("areq_1")
-        assert request is not None and request.correlation_id is None
+        assert request is not None and request.correlation_id == "req-1"  # from its decision
+        record = store.get("apr_v1")
+        assert record is not None and record.correlation_id == "req-1"
         assert ApprovalService(store, key).consume(token, tenant_id="acme", ir_hash=H1).success
     finally:
         store.close()

@@ -297,7 +297,8 @@ def _parse_ir(data: Any, limits: InputLimits, *, decoded_strictly: bool) -> IR:
             notes = (note,) if note else ()
     if problems:
         raise IRInputError(problems)
-    steps = tuple(_build_step(s) for s in data["steps"])
+    # Values decoded here belong to no one else: only a caller's mappings need copying.
+    steps = tuple(_build_step(s, copy=not decoded_strictly) for s in data["steps"])
     return IR(
         tenant_id=data["tenant_id"],
         steps=steps,
@@ -341,15 +342,16 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _build_step(raw: Mapping[str, Any]) -> Step:
+def _build_step(raw: Mapping[str, Any], *, copy: bool = True) -> Step:
     present = frozenset(k for k in raw if k not in COMPUTED_STEP_FIELDS)
+    params, constraints = raw.get("params", {}), raw.get("constraints", {})
     return Step(
         action=raw["action"],
         provider=raw["provider"],
         resource=raw["resource"],
-        params=_thaw(raw.get("params", {})),
+        params=_thaw(params) if copy else params,
         idempotency_key=raw.get("idempotency_key"),
-        constraints=_thaw(raw.get("constraints", {})),
+        constraints=_thaw(constraints) if copy else constraints,
         budget_cents=raw.get("budget_cents"),
         step_id=raw.get("step_id"),
         description=raw.get("description"),

@@ -18,6 +18,7 @@ engine adapts its own value types at the boundary.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import unicodedata
@@ -77,6 +78,13 @@ def _word_text(text: str) -> str:
 def _split_run(run: str) -> list[str]:
     """Split a run of letters and digits where letters meet digits and where camelCase changes
     case: `productionEU` -> `production`, `EU`; `HTTPServer` -> `HTTP`, `Server`; `v17` -> `v`, `17`."""
+    # Most runs are one word: letters all in one case or capitalised, or digits only. None of the
+    # splitting conditions below can hold in them, and these tests run in C.
+    if run.isalpha():
+        if run.islower() or run.isupper() or (run[0].isupper() and run[1:].islower()):
+            return [run]
+    elif run.isdigit():
+        return [run]
     parts: list[str] = []
     start = 0
     for i in range(1, len(run)):
@@ -147,9 +155,10 @@ class TokenCache:
     def token_set(self, text: str) -> frozenset[str]:
         found = self._entries.get(text)
         if found is not None:
-            with self._lock:
-                if text in self._entries:
-                    self._entries.move_to_end(text)
+            # One C call, atomic under the GIL: a hit needs no lock (another thread may have
+            # evicted the entry since, which only makes the touch a miss).
+            with contextlib.suppress(KeyError):
+                self._entries.move_to_end(text)
             return found[0]
         tokens = frozenset(_skeleton(word) for word in _words(text))
         if len(tokens) > self.max_tokens:
@@ -234,43 +243,42 @@ def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[st
     return not targets.isdisjoint(token_set(value))
 
 
-def _string_token_set(text: str) -> frozenset[str]:
-    return TOKEN_CACHE.token_set(text)
-
-
 def token_set(value: Any, depth: int = 0) -> frozenset[str]:
     """Every whole token of `value` (a string, or map keys, string values and list items, nested)."""
-    if isinstance(value, str):
-        return _string_token_set(value)
-    if depth > _MAX_WALK_DEPTH:
-        raise ValueError(f"value nested deeper than {_MAX_WALK_DEPTH} levels")
-    if isinstance(value, Mapping):
-        found: set[str] = set()
-        for key, item in value.items():
-            if isinstance(key, str):
-                found.update(_string_token_set(key))
-            _add_tokens(found, item, depth)
-        return frozenset(found)
-    if isinstance(value, list | tuple):
-        found = set()
-        for item in value:
-            _add_tokens(found, item, depth)
-        return frozenset(found)
-    return frozenset()
+    if type(value) is str:
+        return TOKEN_CACHE.token_set(value)
+    found: set[str] = set()
+    _add_tokens(found, value, depth)
+    return frozenset(found)
 
 
 # Exact types JSON produces, tested before the abstract (and much slower) `Mapping` check.
 _NO_TOKENS = frozenset({int, float, bool, type(None)})
 
 
-def _add_tokens(found: set[str], item: Any, depth: int) -> None:
-    kind = type(item)
-    if kind is str:
-        found.update(_string_token_set(item))
-    elif kind in _NO_TOKENS:
-        return
-    elif kind is dict or kind is list or isinstance(item, Mapping | list | tuple | str):
-        found.update(token_set(item, depth + 1))
+def _add_tokens(found: set[str], value: Any, depth: int) -> None:
+    if depth > _MAX_WALK_DEPTH:
+        raise ValueError(f"value nested deeper than {_MAX_WALK_DEPTH} levels")
+    lookup = TOKEN_CACHE.token_set
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        for key, item in value.items():
+            if type(key) is str or isinstance(key, str):
+                found.update(lookup(key))
+            inner = type(item)
+            if inner is str:
+                found.update(lookup(item))
+            elif inner not in _NO_TOKENS:
+                _add_tokens(found, item, depth + 1)
+    elif kind is list or kind is tuple or isinstance(value, list | tuple):
+        for item in value:
+            inner = type(item)
+            if inner is str:
+                found.update(lookup(item))
+            elif inner not in _NO_TOKENS:
+                _add_tokens(found, item, depth + 1)
+    elif isinstance(value, str):
+        found.update(lookup(value))
 
 
 @lru_cache(maxsize=256)

@@ -111,9 +111,44 @@ def _cached_skeleton(word: str) -> str:
     return str(_SPOOF_CHECKER.getSkeleton(0, word)).lower()
 
 
+def _ascii_skeletons() -> dict[int, str] | None:
+    """Each ASCII character's skeleton, from ICU. A skeleton maps characters one by one (then
+    decomposes), so when no ASCII character maps to a combining mark, the skeleton of an ASCII
+    word is its characters' skeletons put together: a `str.translate` in C. None otherwise (an
+    ICU whose tables would make that untrue), and every word asks ICU."""
+    table = {code: str(_SPOOF_CHECKER.getSkeleton(0, chr(code))) for code in range(128)}
+    if any(unicodedata.normalize("NFD", skeleton) != skeleton or any(unicodedata.combining(c) for c in skeleton)
+           for skeleton in table.values()):
+        return None
+    if any(len(table[code].lower().split()) != 1 for code in range(128) if chr(code).isalnum()):
+        return None
+    return table
+
+
+_ASCII_SKELETONS = _ascii_skeletons()
+# ASCII text: the runs of `_TOKEN` are the runs of letters and digits; every other character
+# becomes a space, so `split()` finds them in C.
+# (Every ASCII character is in the table: a missing one makes `translate` take a slow path.)
+_ASCII_SEPARATORS = {code: chr(code) if chr(code).isalnum() else " " for code in range(128)}
+
+
+def _token_keys(text: str) -> frozenset[str]:
+    """The match keys (skeletons) of the tokens of one string."""
+    if _ASCII_SKELETONS is None or not text.isascii():
+        return frozenset(map(_skeleton, _words(text)))
+    parts: list[str] = []
+    for run in text.translate(_ASCII_SEPARATORS).split():
+        parts.extend(_split_run(run))
+    # No ASCII letter or digit has a skeleton holding a space (checked at import), so the words
+    # can be translated together and cut apart again.
+    return frozenset(" ".join(parts).translate(_ASCII_SKELETONS).lower().split())
+
+
 def _skeleton(word: str) -> str:
     """What a token is compared by: its TR39 skeleton, lower-cased (`РROD`, `рrod`, `Prod` -> `prod`).
     Only short words are cached: an IR chooses its words, and a long one must not stay resident."""
+    if _ASCII_SKELETONS is not None and word.isascii():
+        return word.translate(_ASCII_SKELETONS).lower()
     if len(word) > _MAX_CACHED_WORD:
         return str(_SPOOF_CHECKER.getSkeleton(0, word)).lower()
     return _cached_skeleton(word)
@@ -160,13 +195,13 @@ class TokenCache:
             with contextlib.suppress(KeyError):
                 self._entries.move_to_end(text)
             return found[0]
-        tokens = frozenset(_skeleton(word) for word in _words(text))
+        tokens = _token_keys(text)
         if len(tokens) > self.max_tokens:
             raise ValueError(f"a string of {len(text)} characters has more than {self.max_tokens} "
                                   "distinct tokens")
         if len(text) <= self.max_string:
             # Characters of the key and of each token, plus a fixed overhead per entry and token.
-            cost = len(text) + sum(len(t) for t in tokens) + 64 * (len(tokens) + 1)
+            cost = len(text) + sum(map(len, tokens)) + 64 * (len(tokens) + 1)
             with self._lock:
                 if text not in self._entries:
                     self._entries[text] = (tokens, cost)

@@ -1,12 +1,16 @@
 """Memory stays bounded whatever strings IRs carry: the token cache is bounded by bytes, long
 strings are tokenised without being kept, and a string with too many distinct tokens fails the
-rule (REJECT) instead of being expanded."""
+rule (REJECT) instead of being expanded. And the tokenizer's fast paths give its exact answers."""
 
 from __future__ import annotations
 
-import pytest
+import string
 
-from irgov_policy.policy import PolicyEngine, baseline_pack_path
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irgov_policy.policy import PolicyEngine, baseline_pack_path, functions
 from irgov_policy.policy.functions import TOKEN_CACHE, TokenCache, match_key, token_set
 
 
@@ -51,3 +55,29 @@ def test_a_string_with_too_many_tokens_rejects(engine: str, monkeypatch: pytest.
     assert decision.status == "REJECT"
     assert "RULE_ERROR" in decision.violation_codes()
     assert any("distinct tokens" in v.message for v in decision.violations)
+
+
+def _split_by_the_loop(run: str) -> list[str]:
+    parts, start = [], 0
+    for i in range(1, len(run)):
+        before, here = run[i - 1], run[i]
+        if (before.isdigit() != here.isdigit() or (before.islower() and here.isupper())
+                or (before.isupper() and here.isupper() and i + 1 < len(run) and run[i + 1].islower())):
+            parts.append(run[start:i])
+            start = i
+    parts.append(run[start:])
+    return parts
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(string.printable + "aZ9\u01c5\u3042\u00df\u00c9\u00bd\u00b2\u03a3"
+                                                                  "\u0130\u0131\u0149\uff21\u0440\u200b\u0301"),
+                    max_size=40))
+def test_the_fast_token_paths_equal_icu_and_the_splitting_rules(text: str) -> None:
+    """One-word runs found in C, ASCII text cut and skeletonised by translation: the same tokens
+    and keys as the splitting loop and ICU's skeleton of each word."""
+    runs = functions._TOKEN.findall(functions._word_text(text))
+    assert [functions._split_run(run) for run in runs] == [_split_by_the_loop(run) for run in runs]
+    words = functions._words(text)
+    icu_keys = frozenset(str(functions._SPOOF_CHECKER.getSkeleton(0, w)).lower() for w in words)
+    assert functions._token_keys(text) == icu_keys == token_set(text)

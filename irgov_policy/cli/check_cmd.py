@@ -22,10 +22,9 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from ..config import GovernanceConfig
 from ..events import EventBus
@@ -42,6 +41,9 @@ from .options import (
     setting_given,
 )
 from .wiring import engine_for, event_bus
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["CHUNK_LINES", "EXIT_CODES", "check_command", "events_configured"]
 
@@ -94,7 +96,18 @@ def _safe(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _print_text(console: Console, decision: Decision, explain: bool, label: str | None = None) -> None:
+def _console() -> Console:
+    # rich is imported for text output only: a JSON Lines batch starts without it.
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _print_text(console: Console | None, decision: Decision, explain: bool, label: str | None = None) -> None:
+    from rich.markup import escape
+
+    assert console is not None  # text output always has one
+
     def line(text: str, markup: bool = False) -> None:
         console.print(_safe(text), markup=markup)
 
@@ -123,7 +136,7 @@ def _print_text(console: Console, decision: Decision, explain: bool, label: str 
         line(f"  packs: {packs}; engine {decision.engine}; {decision.duration_us} us")
 
 
-def _emit(console: Console, decision: Decision, output_format: str, explain: bool, label: str | None = None) -> None:
+def _emit(console: Console | None, decision: Decision, output_format: str, explain: bool, label: str | None = None) -> None:
     if output_format == "text":
         _print_text(console, decision, explain, label)
     elif output_format == "jsonl":
@@ -189,7 +202,7 @@ def run_check(config: GovernanceConfig, ir_file: str, output_format: str, explai
     With `events`, decisions are published on the configured bus."""
     policy = engine_for(config)
     data = read_input(ir_file, config.max_bytes)
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console() if output_format == "text" else None
     lines_mode = output_format == "jsonl" or _is_jsonl(data)
     with _check_bus(config, events) as bus:
         if not lines_mode:
@@ -206,8 +219,8 @@ def run_check(config: GovernanceConfig, ir_file: str, output_format: str, explai
     return 0 if output_format == "jsonl" else worst
 
 
-def _check_lines(policy: PolicyEngine, bus: EventBus | None, lines: list[tuple[int, bytes]], console: Console,
-                 fmt: str, explain: bool) -> tuple[int, int, bool]:
+def _check_lines(policy: PolicyEngine, bus: EventBus | None, lines: list[tuple[int, bytes]],
+                 console: Console | None, fmt: str, explain: bool) -> tuple[int, int, bool]:
     """Decide `lines` chunk by chunk; a chunk is printed once its events are committed. Returns
     the lines decided, the worst exit code and whether every event was committed."""
     decided = 0

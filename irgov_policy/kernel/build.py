@@ -24,7 +24,6 @@ from ..events import EventBus, Outbox
 from ..events.config import sink_factories, sink_from_url
 from ..hashing import HashRegistry, default_registry
 from ..model import InputLimits
-from ..policy.candidate import prove_candidate
 from ..policy.evaluator import PolicyEngine
 from ..policy.pack import RulePack, load_pack
 from ..policy.plugin_hooks import collect_rule_pack_paths
@@ -131,6 +130,8 @@ def build_engine(config: GovernanceConfig) -> PolicyEngine:
 def prove_engine(config: GovernanceConfig, sources: Sequence[str] | None = None) -> PolicyEngine:
     """A candidate engine for a reload: loaded, linted and its policy tests run
     (`irgov_policy.policy.candidate`); `sources` defaults to `packs`."""
+    from ..policy.candidate import prove_candidate  # lint and tests load every CEL engine: only for a reload
+
     chosen = tuple(config.packs if sources is None else sources)
     return prove_candidate(chosen, lambda packs: compose_engine(replace(config, packs=chosen), packs),
                            trust=build_trust(config), engine=config.engine)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_strings
 
 from ..functions import PROJECT_FUNCTIONS
 from .base import DECLARED_VARIABLES, CelCompileError, CelEngine, CelEvalError, function_arity
-from .celpy_engine import CelPyEngine
+
+if TYPE_CHECKING:
+    from .celpy_engine import CelPyEngine
 
 __all__ = ["CelCppEngine"]
 
@@ -138,6 +140,8 @@ class CelCppEngine(CelEngine):
 
     def _celpy(self) -> CelPyEngine:
         if self._fallback is None:
+            from .celpy_engine import CelPyEngine  # only a string with a NUL needs it: loaded then
+
             self._fallback = CelPyEngine(self.extra_functions)
         return self._fallback
 

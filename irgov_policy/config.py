@@ -78,6 +78,9 @@ class GovernanceConfig:
     outbox: str = "sqlite:///./.irgov/outbox.db"
     event_sinks: tuple[str, ...] = ()
     event_retention_days: float = 7.0
+    require_durable_redis: bool = False
+    """refuse a Redis approval store whose server keeps no persistence (no RDB snapshots, no
+    append-only file) or whose persistence cannot be read, instead of warning once"""
     relay_lease_seconds: float = 30.0
     """how long a relay holds a tenant's events for a sink before another relay may take them
     (the wait after a relay dies); longer than a sink's timeout"""

@@ -35,10 +35,12 @@ def _open_sqlite(url: StoreURL, retention_seconds: int | None, timeout: float) -
                                timeout=timeout)
 
 
-def _open_redis(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
+def _open_redis(url: StoreURL, retention_seconds: int | None, timeout: float, *,
+                require_durable: bool = False) -> ApprovalStore:
     from .store_redis import RedisApprovalStore
 
-    return RedisApprovalStore(url, default_retention_seconds=retention_seconds, timeout=timeout)
+    return RedisApprovalStore(url, default_retention_seconds=retention_seconds, timeout=timeout,
+                              require_durable=require_durable)
 
 
 def _open_postgres(url: StoreURL, retention_seconds: int | None, timeout: float) -> ApprovalStore:
@@ -58,7 +60,7 @@ _OPENERS: dict[str, Callable[[StoreURL, int | None, float], ApprovalStore]] = {
 
 
 def open_store(url: str | StoreURL, *, retention_seconds: int | None = None,
-               timeout: float = DEFAULT_STORE_TIMEOUT) -> ApprovalStore:
+               timeout: float = DEFAULT_STORE_TIMEOUT, require_durable_redis: bool = False) -> ApprovalStore:
     """The store an address names: `memory://[?max_records=N]`, `sqlite:///relative.db`,
     `sqlite:////absolute.db` (`?auto_migrate=false` refuses an older schema), `redis://[user:password@]host:port/db[?options]`, `rediss://`, or
     `postgresql://[user[:password]@]host[:port]/dbname[?schema=NAME]` (`postgres://`; an older
@@ -66,11 +68,16 @@ def open_store(url: str | StoreURL, *, retention_seconds: int | None = None,
 
     `retention_seconds` is how long a shared store (Redis) keeps finished approvals, their
     ledger entries and its outbox stream when the address sets no `retention` option. `timeout`
-    is how long one call waits on the store before `StoreTimeoutError` (`storage.timeouts`)."""
+    is how long one call waits on the store before `StoreTimeoutError` (`storage.timeouts`).
+    A Redis server without persistence is a warning, or refused with `require_durable_redis`
+    (`storage.redis_persistence`)."""
     parsed = StoreURL.parse(url, what="approval store")
     opener = _OPENERS.get(parsed.scheme)
     if opener is None:
         known = ", ".join(f"`{s}`" for s in sorted(_OPENERS))
         raise StoreError(f"approval store address `{parsed}`: no approval store for scheme `{parsed.scheme}`: "
                          f"use {known}")
-    return opener(parsed, retention_seconds, check_store_timeout(timeout, what="approval store"))
+    timeout = check_store_timeout(timeout, what="approval store")
+    if parsed.is_redis:
+        return _open_redis(parsed, retention_seconds, timeout, require_durable=require_durable_redis)
+    return opener(parsed, retention_seconds, timeout)

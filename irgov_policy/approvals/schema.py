@@ -110,26 +110,45 @@ def schema_status(store_url: str, outbox_url: str | None) -> list[SchemaReport]:
         reports.append(SchemaReport("approval store", str(address),
                                     _sqlite_read(address.sqlite_path(), SQLITE_COMPONENTS)))
     elif address.is_postgres:
-        from ..storage.migrations import postgres_versions
-        from ..storage.postgres_client import connect, postgres_schema
         from .schema_postgres import POSTGRES_COMPONENTS
 
-        schema = postgres_schema(address, what="postgresql store")
-        conn = connect(address, what="postgresql store")
-        try:
-            found = postgres_versions(conn, schema)
-        except Exception as exc:  # psycopg.Error; psycopg is optional
-            raise StoreError(f"postgresql store `{address}`: cannot read the schema version: {exc}") from None
-        finally:
-            conn.close()
-        reports.append(SchemaReport("approval store", str(address), status(POSTGRES_COMPONENTS, found)))
+        reports.append(SchemaReport("approval store", str(address),
+                                    status(POSTGRES_COMPONENTS, _postgres_found(address, "postgresql store"))))
     else:
         reports.append(SchemaReport("approval store", str(address), note=NO_MIGRATIONS.get(_kind(address))))
     outbox = _outbox_file(outbox_url, address)
     if outbox is not None:
         reports.append(SchemaReport("outbox", StoreURL.for_sqlite_file(outbox).text,
                                     _sqlite_read(outbox, OUTBOX_FILE_COMPONENTS)))
+    pg_outbox = _outbox_schema(outbox_url)
+    if pg_outbox is not None:
+        from ..events.outbox_postgres import PG_OUTBOX_COMPONENTS
+
+        reports.append(SchemaReport("outbox", str(pg_outbox),
+                                    status(PG_OUTBOX_COMPONENTS, _postgres_found(pg_outbox, "postgresql outbox"))))
     return reports
+
+
+def _postgres_found(address: StoreURL, what: str) -> dict[str, int]:
+    from ..storage.migrations import postgres_versions
+    from ..storage.postgres_client import connect, postgres_schema
+
+    schema = postgres_schema(address, what=what)
+    conn = connect(address, what=what)
+    try:
+        return postgres_versions(conn, schema)
+    except Exception as exc:  # psycopg.Error; psycopg is optional
+        raise StoreError(f"{what} `{address}`: cannot read the schema version: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _outbox_schema(outbox_url: str | None) -> StoreURL | None:
+    """The outbox's PostgreSQL schema (its relay tables are its own, even beside a store)."""
+    if not outbox_url or outbox_url.strip() in ("memory:", "none"):
+        return None
+    address = StoreURL.parse(outbox_url.strip(), what="outbox")
+    return address if address.is_postgres else None
 
 
 def upgrade_schema(store_url: str, outbox_url: str | None, progress: Progress | None = None) -> None:
@@ -147,6 +166,15 @@ def upgrade_schema(store_url: str, outbox_url: str | None, progress: Progress | 
     if outbox is not None:
         label = f"outbox {StoreURL.for_sqlite_file(outbox).text}"
         _sqlite_upgrade(outbox, OUTBOX_FILE_COMPONENTS, _labelled(progress, label))
+    pg_outbox = _outbox_schema(outbox_url)
+    if pg_outbox is not None:
+        from ..errors import EventError
+        from ..events.outbox_postgres import PostgresOutbox
+
+        try:
+            PostgresOutbox(pg_outbox, upgrade=True, progress=_labelled(progress, f"outbox {pg_outbox}")).close()
+        except EventError as exc:
+            raise StoreError(str(exc)) from None
 
 
 def _outbox_file(outbox_url: str | None, store: StoreURL) -> Path | None:

@@ -7,7 +7,7 @@ A new step is appended to its component's list, never edited once released (docs
 
 from __future__ import annotations
 
-from ..events.outbox_postgres import OUTBOX_SCHEMA
+from ..events.outbox_postgres import MIGRATION_LOCK, PG_OUTBOX_COMPONENT
 from ..storage.migrations import Component, Step
 from .ledger_postgres import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
 
@@ -26,9 +26,6 @@ UPDATE irgov_approvals SET correlation_id = (SELECT d.request_id FROM irgov_deci
     WHERE correlation_id IS NULL;
 """
 
-
-#: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races)
-MIGRATION_LOCK = 0x6972676F
 
 APPROVALS_V1 = """
 CREATE TABLE IF NOT EXISTS irgov_approvals (
@@ -84,7 +81,5 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
         Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
              LEDGER_DECISION_DETAILS),
     )),
-    Component("outbox", (
-        Step(1, "outbox table and its indexes", OUTBOX_SCHEMA),
-    )),
+    PG_OUTBOX_COMPONENT,  # the relay's own tables are the outbox's (events.outbox_postgres)
 )

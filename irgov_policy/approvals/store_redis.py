@@ -29,6 +29,7 @@ from ..errors import IdempotencyConflictError, StoreError
 from ..events.envelope import Event
 from ..storage import StoreURL, redis_client, redis_error
 from ..storage.redis_client import redis_timeout_error
+from ..storage.redis_persistence import check_persistence
 from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout, timed_out
 from . import redis_scripts as scripts
 from .ledger_records import ApprovalRequest, Ledger, RequestState
@@ -67,7 +68,8 @@ def _parse_positive_int(name: str, text: str) -> int:
 class RedisApprovalStore:
     def __init__(self, url: str | StoreURL, *, prefix: str | None = None, outbox_stream: str | None = None,
                  retention_seconds: int | None = None, index_max: int | None = None,
-                 default_retention_seconds: int | None = None, timeout: float = DEFAULT_STORE_TIMEOUT) -> None:
+                 default_retention_seconds: int | None = None, timeout: float = DEFAULT_STORE_TIMEOUT,
+                 require_durable: bool = False) -> None:
         address = StoreURL.parse(url, what="redis store")
         #: each command's socket timeout (`store_timeout`): a paused server is answered 503, not waited for
         self.timeout = check_store_timeout(timeout, what="redis store")
@@ -96,6 +98,14 @@ class RedisApprovalStore:
         self._revoke_request = self._client.register_script(scripts.REVOKE_REQUEST)
         self._ledger = RedisLedger(self._client, self.prefix, self.retention_seconds, self._call)
         self.ledger: Ledger = self._ledger
+        # The store, its ledger and its outbox stream all live on this server: asked once here.
+        try:
+            self.persistence = check_persistence(
+                self._client, f"redis store {address.scheme}://{address.host}:{address.port}/{address.database}",
+                require=require_durable)
+        except StoreError:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"RedisApprovalStore(host={self.url.host!r}, prefix={self.prefix!r})"

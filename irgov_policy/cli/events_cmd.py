@@ -1,9 +1,11 @@
-"""`irgov events status|tail|replay|deliver|purge`: operate the outbox and its relay."""
+"""`irgov events status|tail|replay|deliver|relay|purge`: operate the outbox and its relay."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,7 @@ from ..events.envelope import parse_timestamp
 from ..events.types import EventType
 from ._common import echo_json, fail
 from .options import command_config, config_option, format_option, outbox_option
-from .wiring import open_event_bus
+from .wiring import attach_store_outbox, open_event_bus
 
 # More lines than any outbox keeps; the bound also keeps the number inside SQLite's integers.
 MAX_TAIL_LINES = 1_000_000
@@ -174,6 +176,37 @@ def deliver_command(timeout: float) -> None:
         _deliver(bus, timeout)
     finally:
         bus.close(timeout=0.5)
+
+
+@events_group.command("relay")
+@config_option
+@outbox_option
+@click.option("--poll", type=click.FloatRange(min=0.01, max=60), default=0.5, show_default=True,
+              help="seconds between looks at the outbox when it has nothing due")
+def relay_command(poll: float) -> None:
+    """Deliver the outbox's events to the sinks until stopped (SIGTERM or Ctrl-C), then exit 0.
+
+    Several relays may run on one outbox (a SQLite file on one host, a PostgreSQL schema on any
+    number): each takes a lease on the tenants it delivers, so an event reaches a sink once and a
+    tenant's events arrive in order. A relay that dies keeps its tenants until
+    `relay_lease_seconds` pass (at once, on its own host, once its process is gone)."""
+    config = command_config()
+    bus = open_event_bus(config, autostart=False)
+    stop = threading.Event()
+    try:
+        if not bus.sinks:
+            fail("no event sinks are configured (`event_sinks`, `IRGOV_EVENT_SINKS`): nothing to relay to")
+        attach_store_outbox(config, bus)
+        bus.relay.poll_interval = poll
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: stop.set())
+        bus.start()
+        click.echo(json.dumps({"relay": bus.relay.owner, "outbox": bus.outbox.url,
+                               "sinks": [s.sink for s in bus.status().sinks]}))
+        while not stop.wait(1.0):
+            pass
+    finally:
+        bus.close(timeout=5.0)
 
 
 @events_group.command("purge")

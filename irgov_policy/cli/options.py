@@ -103,7 +103,8 @@ def store_option(func: F) -> F:
 
 def outbox_option(func: F) -> F:
     return _setting_option("--outbox", setting="outbox", metavar="URL",
-                           help="event outbox: sqlite:///relative.db, sqlite:////absolute.db or memory://; "
+                           help="event outbox: sqlite:///relative.db, sqlite:////absolute.db, "
+                                "postgresql://host:port/dbname?schema=NAME or memory://; "
                                 "default: the configuration's `outbox`")(func)
 
 

@@ -126,6 +126,26 @@ def event_bus(config: GovernanceConfig) -> Iterator[EventBus]:
         bus.close(timeout=0.5)
 
 
+def attach_store_outbox(config: GovernanceConfig, bus: EventBus) -> None:
+    """Also drain the configured approval store's own outbox (a SQLite database's table, a Redis
+    stream), as the server does; a store that cannot be opened is a warning, not an error."""
+    from ..approvals.factory import open_store
+
+    try:
+        store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400),
+                           timeout=config.store_timeout, require_durable_redis=config.require_durable_redis)
+    except IrgovError as exc:
+        click.echo(f"irgov: warning: {exc}: its events are not relayed by this process", err=True)
+        return
+    try:
+        if store.outbox_url:
+            bus.attach_outbox(store.outbox_url)
+    except IrgovError as exc:
+        click.echo(f"irgov: warning: {exc}", err=True)
+    finally:
+        store.close()
+
+
 def _attach_store_outbox(bus: EventBus, service: ApprovalService) -> None:
     # Attached once the command has worked: a store that cannot be reached then fails with its
     # one-line error alone, not with relay warnings too.

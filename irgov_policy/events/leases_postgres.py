@@ -18,9 +18,9 @@ from typing import Any
 from .outbox import Claim, OutboxRecord, tenants_to_claim
 from .relay_owner import owner_is_dead
 
-__all__ = ["LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
+__all__ = ["DELIVERY_SCHEMA", "LEASE_SCHEMA", "claim", "mark_delivered_in_transaction", "release", "renew", "retire"]
 
-LEASE_SCHEMA = """
+DELIVERY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_delivery (
     sink TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS irgov_outbox_source (
     source TEXT PRIMARY KEY,
     cursor TEXT NOT NULL
 );
+"""
+
+LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox_lease (
     sink TEXT NOT NULL,
     tenant TEXT NOT NULL,
@@ -52,6 +55,11 @@ CREATE TABLE IF NOT EXISTS irgov_outbox_relay (
 RECORD_COLUMNS = "o.seq, o.event_id, o.tenant_id, o.type, o.critical, o.body, o.created_at"
 _UNDELIVERED = ("FROM irgov_outbox o LEFT JOIN irgov_outbox_delivery d ON d.sink = %s AND d.event_id = o.event_id "
                 "WHERE o.seq > %s AND d.delivered_at IS NULL")
+# The same test as an anti-join, for the queries that need no delivery columns: with the statistics
+# of a freshly filled table the planner turns the LEFT JOIN form into a nested loop over every
+# mark (seconds for a few thousand events), while NOT EXISTS probes the marks' primary key.
+_PENDING = ("FROM irgov_outbox o WHERE o.seq > %s AND NOT EXISTS (SELECT 1 FROM irgov_outbox_delivery d "
+            "WHERE d.sink = %s AND d.event_id = o.event_id AND d.delivered_at IS NOT NULL)")
 _NOT_LEASED_ELSEWHERE = ("AND NOT EXISTS (SELECT 1 FROM irgov_outbox_lease l WHERE l.sink = %s "
                          "AND l.tenant = COALESCE(o.tenant_id, '') AND l.owner <> %s AND l.expires_at > now())")
 
@@ -67,11 +75,13 @@ def record(row: Sequence[Any]) -> OutboxRecord:
 
 def floor(conn: Any, sink: str, after_seq: int) -> tuple[int, bool]:
     """The seq up to which every event was delivered to `sink`, and whether anything is pending.
-    Appends commit in `seq` order (`outbox_postgres`), so what is visible is a prefix."""
-    row = conn.execute(f"SELECT o.seq {_UNDELIVERED} ORDER BY o.seq LIMIT 1", (sink, after_seq)).fetchone()
-    if row is not None:
-        return int(row[0]) - 1, True
-    last = conn.execute("SELECT MAX(seq) FROM irgov_outbox").fetchone()[0]
+    Appends commit in `seq` order (`outbox_postgres`), so what is visible is a prefix; both parts
+    come from one statement, one snapshot: read apart, an event committed in between could put
+    the floor past an event not yet delivered."""
+    first, last = conn.execute(f"SELECT (SELECT o.seq {_PENDING} ORDER BY o.seq LIMIT 1), "
+                               "(SELECT MAX(seq) FROM irgov_outbox)", (after_seq, sink)).fetchone()
+    if first is not None:
+        return int(first) - 1, True
     return max(after_seq, int(last or 0)), False
 
 
@@ -87,8 +97,8 @@ def claim(conn: Any, sink: str, owner: str, after_seq: int, limit: int, lease_se
     elsewhere = int(conn.execute("SELECT COUNT(*) FROM irgov_outbox_lease WHERE sink = %s AND owner <> %s "
                                  "AND expires_at > now()", (sink, owner)).fetchone()[0])
     free = [str(r[0]) for r in conn.execute(
-        f"SELECT t FROM (SELECT COALESCE(o.tenant_id, '') AS t, o.seq AS seq {_UNDELIVERED} {_NOT_LEASED_ELSEWHERE} "
-        "ORDER BY o.seq LIMIT %s) w GROUP BY t ORDER BY MIN(seq)", (sink, low, sink, owner, limit)).fetchall()]
+        f"SELECT t FROM (SELECT COALESCE(o.tenant_id, '') AS t, o.seq AS seq {_PENDING} {_NOT_LEASED_ELSEWHERE} "
+        "ORDER BY o.seq LIMIT %s) w GROUP BY t ORDER BY MIN(seq)", (low, sink, sink, owner, limit)).fetchall()]
     wanted = tenants_to_claim(free, elsewhere, relays)
     if not wanted:
         return Claim([], frozenset(), low)

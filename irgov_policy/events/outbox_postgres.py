@@ -10,21 +10,39 @@ become visible in order: each append first takes a transaction-level advisory lo
 
 from __future__ import annotations
 
+import logging
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import EventError, StoreError
 from ..storage import StoreURL
+from ..storage.migrations import (
+    Component,
+    Step,
+    check,
+    parse_auto_migrate,
+    postgres_versions,
+    upgrade_postgres,
+)
 from ..storage.postgres_client import open_pool, postgres_schema, quoted
 from . import leases_postgres
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
 
-__all__ = ["OUTBOX_SCHEMA", "PostgresOutbox", "append_event_in_transaction", "append_lock_key"]
+__all__ = [
+    "MIGRATION_LOCK",
+    "OUTBOX_SCHEMA",
+    "PG_OUTBOX_COMPONENT",
+    "PG_OUTBOX_COMPONENTS",
+    "PG_RELAY_COMPONENT",
+    "PostgresOutbox",
+    "append_event_in_transaction",
+    "append_lock_key",
+]
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS irgov_outbox (
@@ -58,9 +76,22 @@ def append_event_in_transaction(conn: Any, schema: str, event: Event) -> None:
     )
 
 
-#: serialises schema changes between processes starting at once (the store's migrations lock)
-_MIGRATION_LOCK = 0x6972676F
-OUTBOX_VERSION = 2
+#: serialises schema changes between processes starting at once (CREATE ... IF NOT EXISTS races);
+#: the approval store's migrations take the same lock
+MIGRATION_LOCK = 0x6972676F
+#: the outbox table as migration steps (storage.migrations), shared with the approval store's schema
+PG_OUTBOX_COMPONENT = Component("outbox", (
+    Step(1, "outbox table and its indexes", OUTBOX_SCHEMA),
+))
+#: the relay's own tables: created by the first relay that uses the schema as its outbox
+PG_RELAY_COMPONENT = Component("relay", (
+    Step(1, "delivery marks and source cursors", leases_postgres.DELIVERY_SCHEMA),
+    Step(2, "relay leases per (sink, tenant) and relay presence per sink", leases_postgres.LEASE_SCHEMA),
+))
+PG_OUTBOX_COMPONENTS = (PG_OUTBOX_COMPONENT, PG_RELAY_COMPONENT)
+#: delivery marks between two refreshes of the outbox tables' statistics (`_count_marks`)
+_ANALYZE_EVERY = 2000
+logger = logging.getLogger(__name__)
 
 
 class PostgresOutbox:
@@ -70,21 +101,31 @@ class PostgresOutbox:
 
     durable = True
 
-    def __init__(self, url: str | StoreURL) -> None:
+    def __init__(self, url: str | StoreURL, *, upgrade: bool = False,
+                 progress: Callable[[str, Step], None] | None = None) -> None:
         self.address = StoreURL.parse(url, what="outbox")
-        self.schema = postgres_schema(self.address, what="postgresql outbox")
+        try:
+            self.schema = postgres_schema(self.address, what="postgresql outbox")
+            self.auto_migrate = upgrade or parse_auto_migrate(self.address.options, default=False,
+                                                              what="postgresql outbox")
+        except StoreError as exc:
+            raise EventError(str(exc)) from None
         self.url = str(self.address)
         #: the key `sources.PostgresSource` gives this schema: the bus does not import it into itself
         self.source_key = f"{self.address.scheme}://{self.address.host}:{self.address.port}/" \
                           f"{self.address.database_name}?schema={self.schema}"
         self._pid = os.getpid()
         self._inherited: list[Any] = []
+        self._marks = _ANALYZE_EVERY  # statistics refreshed at the first marks of this process
         try:
             self._pool = open_pool(self.address, what="postgresql outbox")
         except StoreError as exc:
             raise EventError(str(exc)) from None
         try:
-            self._migrate()
+            self._migrate(progress)
+        except StoreError as exc:
+            self._pool.close()
+            raise EventError(str(exc)) from None
         except BaseException:
             self._pool.close()
             raise
@@ -104,23 +145,26 @@ class PostgresOutbox:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EventError(f"postgresql outbox `{self.address}`: cannot {what}: {text}") from None
 
-    def _migrate(self) -> None:
-        with self._transaction("prepare the schema") as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+    def _migrate(self, progress: Callable[[str, Step], None] | None) -> None:
+        """A component not there yet is created (the relay's tables, on a schema an approval store
+        made); one that is older is upgraded only with `auto_migrate=true` or `upgrade`, as the
+        store's are; a newer one is refused."""
+        with self._transaction("read the schema version") as conn:
+            found = postgres_versions(conn, self.schema)
+        present = [c for c in PG_OUTBOX_COMPONENTS if found.get(c.name)]
+        check(f"postgresql outbox `{self.address}`", present, found, upgrade_allowed=self.auto_migrate,
+              setting="`auto_migrate=true` on the outbox's address")
+        if all(found.get(c.name, 0) == c.latest for c in PG_OUTBOX_COMPONENTS):
+            return
+
+        def prepare(conn: Any) -> None:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(self.schema)}")
-            conn.execute("CREATE TABLE IF NOT EXISTS irgov_schema_version "
-                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'outbox'").fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > OUTBOX_VERSION:
-                raise EventError(f"postgresql outbox `{self.address}` has outbox schema version {version}: "
-                                 f"this version knows up to {OUTBOX_VERSION}")
-            if version < OUTBOX_VERSION:
-                conn.execute(OUTBOX_SCHEMA)
-                conn.execute(leases_postgres.LEASE_SCHEMA)
-                conn.execute("INSERT INTO irgov_schema_version VALUES ('outbox', %s) ON CONFLICT (component) "
-                             "DO UPDATE SET version = GREATEST(irgov_schema_version.version, excluded.version)",
-                             (OUTBOX_VERSION,))
+
+        try:
+            upgrade_postgres(lambda: self._transaction("upgrade the schema"), PG_OUTBOX_COMPONENTS,
+                             lock_key=MIGRATION_LOCK, prepare=prepare, progress=progress)
+        except StoreError as exc:
+            raise EventError(str(exc)) from None
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -180,12 +224,31 @@ class PostgresOutbox:
     def renew(self, sink: str, owner: str, delivered: Sequence[str], lease_seconds: float) -> frozenset[str]:
         with self._transaction("renew leases") as conn:
             leases_postgres.mark_delivered_in_transaction(conn, sink, delivered, _now())
-            return leases_postgres.renew(conn, sink, owner, lease_seconds)
+            held = leases_postgres.renew(conn, sink, owner, lease_seconds)
+        self._count_marks(len(delivered))
+        return held
 
     def release(self, sink: str, owner: str, delivered: Sequence[str]) -> None:
         with self._transaction("release leases") as conn:  # the marks commit with the release
             leases_postgres.mark_delivered_in_transaction(conn, sink, delivered, _now())
             leases_postgres.release(conn, sink, owner)
+        self._count_marks(len(delivered))
+
+    def _count_marks(self, count: int) -> None:
+        """Refresh the planner's statistics of the outbox tables after every few thousand marks.
+        Autovacuum analyses them a minute or more after a burst; until then the planner takes the
+        fresh delivery table for a handful of rows and joins it by scanning it for every event,
+        which slows a relay draining a burst a hundredfold. Best effort: a role that may not
+        ANALYZE leaves it to autovacuum."""
+        self._marks += count
+        if self._marks < _ANALYZE_EVERY:
+            return
+        self._marks = 0
+        try:
+            with self._transaction("analyze the outbox") as conn:
+                conn.execute("ANALYZE irgov_outbox, irgov_outbox_delivery")
+        except EventError as exc:
+            logger.debug("outbox statistics not refreshed: %s", exc)
 
     def retire(self, owner: str) -> None:
         with self._transaction("retire a relay") as conn:

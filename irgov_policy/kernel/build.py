@@ -162,7 +162,7 @@ def build_approvals(config: GovernanceConfig, *, bus: EventBus | None = None, ke
         keyring = build_keyring(config, create=create_key)
     registry = registry if registry is not None else build_registry(config)
     store = open_store(config.approval_store, retention_seconds=int(config.approval_retention_days * 86400),
-                       timeout=config.store_timeout)
+                       timeout=config.store_timeout, require_durable_redis=config.require_durable_redis)
     try:
         _repair(store)
         if bus is not None and store.outbox_url:

@@ -216,3 +216,41 @@ def test_the_postgresql_outbox_backs_the_bus_status_replay_tail_and_purge(postgr
     finally:
         bus.close()
         store.close()
+
+
+@pytest.mark.postgres
+def test_the_postgresql_relay_tables_are_a_migrated_component(postgres_schema_url: str) -> None:
+    import psycopg
+    from click.testing import CliRunner
+
+    from irgov_policy.approvals.store_postgres import PostgresApprovalStore
+    from irgov_policy.cli import main
+    from irgov_policy.errors import EventError
+
+    base, schema = postgres_schema_url.split("?schema=")
+
+    def versions() -> dict[str, int]:
+        with psycopg.connect(base, autocommit=True) as conn:
+            return dict(conn.execute(f'SELECT component, version FROM "{schema}".irgov_schema_version'))
+
+    def set_relay(version: int) -> None:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"UPDATE \"{schema}\".irgov_schema_version SET version = {version} WHERE component = 'relay'")
+
+    PostgresApprovalStore(postgres_schema_url).close()
+    assert "relay" not in versions()
+    outbox_from_url(postgres_schema_url).close()  # a store's schema gets the relay's tables at once
+    assert versions()["relay"] == 2 and versions()["outbox"] == 1
+    PostgresApprovalStore(postgres_schema_url).close()  # and the store still opens it
+    set_relay(1)
+    with pytest.raises(EventError, match=r"older schema \(relay 1 -> 2\): run `irgov db upgrade`"):
+        outbox_from_url(postgres_schema_url)
+    cli = CliRunner()
+    status = cli.invoke(main, ["db", "status", "--store", "memory://", "--outbox", postgres_schema_url])
+    assert status.exit_code == 2 and "relay      version 1, this version writes 2: upgrade needed" in status.output
+    upgrade = cli.invoke(main, ["db", "upgrade", "--store", "memory://", "--outbox", postgres_schema_url])
+    assert upgrade.exit_code == 0 and "relay -> version 2" in upgrade.output
+    outbox_from_url(postgres_schema_url).close()
+    set_relay(5)
+    with pytest.raises(EventError, match="relay schema version 5: this version knows up to 2"):
+        outbox_from_url(postgres_schema_url)

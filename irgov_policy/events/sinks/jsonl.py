@@ -1,4 +1,7 @@
-"""`jsonl:///path/events.jsonl` - one envelope per line, appended; fsync for critical events."""
+"""`jsonl:///path/events.jsonl` - one envelope per line, appended; fsync for critical events.
+
+Each run of events is one `write` on a file opened with `O_APPEND`, so several relay processes
+sharing the file (relays on one outbox, `docs/events.md`) never interleave parts of lines."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from ...errors import EventError
@@ -30,7 +32,7 @@ class JsonlSink:
         text = str(url_or_path)
         self.path = _path_from_url(text) if text.startswith("jsonl:") else text
         self.name = f"jsonl://{self.path}" if self.path.startswith("/") else f"jsonl:///{self.path}"
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
         self._lock = threading.Lock()
 
     def deliver(self, event: Event) -> None:
@@ -38,24 +40,24 @@ class JsonlSink:
 
     def deliver_many(self, events: Sequence[Event]) -> None:
         """Append a run of events with one write; fsync once when any of them is critical."""
-        lines = "".join(event.to_json() + "\n" for event in events)
+        data = memoryview("".join(event.to_json() + "\n" for event in events).encode("utf-8"))
         critical = any(event.critical for event in events)
         with self._lock:
-            if self._file is None:
+            if self._fd is None:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open between deliveries
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             try:
-                self._file.write(lines)
-                self._file.flush()
+                while data:  # a regular file takes it in one write; a short write is only continued
+                    data = data[os.write(self._fd, data):]
                 if critical:
-                    os.fsync(self._file.fileno())
+                    os.fsync(self._fd)
             except OSError:
-                self._file.close()
-                self._file = None
+                os.close(self._fd)
+                self._fd = None
                 raise
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -125,7 +125,8 @@ def test_a_paused_redis_store_is_answered_503_and_health_names_it(tmp_path: Path
         # too): it is long enough for both requests below, then ends by itself.
         admin.execute_command("CLIENT", "PAUSE", str(int(PAUSE * 1000)), "ALL")
         paused_at = time.monotonic()
-        refused, took = timed(lambda: client.post("/approvals/consume", json=consume, headers=auth("alice")))
+        keyed = {**auth("alice"), "Idempotency-Key": "consume-during-pause"}
+        refused, took = timed(lambda: client.post("/approvals/consume", json=consume, headers=keyed))
         health, health_took = timed(lambda: client.get("/health", timeout=LIVENESS))
         still_paused = time.monotonic() - paused_at < PAUSE
         time.sleep(max(0.0, PAUSE - (time.monotonic() - paused_at)) + 0.5)
@@ -137,3 +138,7 @@ def test_a_paused_redis_store_is_answered_503_and_health_names_it(tmp_path: Path
         assert checks["approval_store"].startswith("slow: no answer within"), checks
         assert checks["ledger"].startswith("slow: no answer within"), checks
         assert client.get("/health").status_code == 200  # the server is back, and so is the service
+        # The timed-out consume may have run once the pause ended (its script was sent): retried
+        # with its key it succeeds either way, and is never `already_consumed`.
+        retried = client.post("/approvals/consume", json=consume, headers=keyed).json()
+        assert retried["success"] is True and retried["status"] == "consumed", retried

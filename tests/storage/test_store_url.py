@@ -118,6 +118,7 @@ def test_redis_users_share_the_address_type() -> None:
 
 def test_every_redis_client_is_built_with_the_same_settings() -> None:
     from irgov_policy.storage import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
+    from irgov_policy.storage.timeouts import DEFAULT_STORE_TIMEOUT
 
     store = open_store("redis://127.0.0.1:1/0?prefix=p:")
     sink = RedisStreamSink("redis://127.0.0.1:1/0?stream=s")
@@ -125,11 +126,17 @@ def test_every_redis_client_is_built_with_the_same_settings() -> None:
     # The ledger has no client of its own: it writes through the store's (one transaction).
     assert store.ledger._client is store._client  # type: ignore[attr-defined]
     clients = [store._client, sink._redis(), source._redis()]  # type: ignore[attr-defined]
-    for client in clients:
+    # The approval store is on the request path: its commands and connects wait `store_timeout`.
+    expected = [(DEFAULT_STORE_TIMEOUT, DEFAULT_STORE_TIMEOUT), (CONNECT_TIMEOUT, SOCKET_TIMEOUT),
+                (CONNECT_TIMEOUT, SOCKET_TIMEOUT)]
+    for client, (connect, command) in zip(clients, expected, strict=True):
         kwargs = client.connection_pool.connection_kwargs
-        assert kwargs["socket_connect_timeout"] == CONNECT_TIMEOUT
-        assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
+        assert kwargs["socket_connect_timeout"] == connect
+        assert kwargs["socket_timeout"] == command
         assert kwargs["health_check_interval"] == HEALTH_CHECK_INTERVAL
+    short = open_store("redis://127.0.0.1:1/0?prefix=p:", timeout=1.5)
+    assert short._client.connection_pool.connection_kwargs["socket_timeout"] == 1.5  # type: ignore[attr-defined]
+    short.close()
     for part in (store, sink, source):
         part.close()
 

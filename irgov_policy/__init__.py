@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .errors import InvalidTTLError as InvalidTTLError
     from .errors import IrgovError as IrgovError
     from .errors import IRInputError as IRInputError
+    from .errors import NotClaimantError as NotClaimantError
     from .errors import NotEscalatedError as NotEscalatedError
     from .errors import NotFoundError as NotFoundError
     from .errors import PackLoadError as PackLoadError
@@ -120,6 +121,7 @@ _WHERE = {
     "InputProblem": "errors",
     "InvalidTTLError": "errors",
     "IrgovError": "errors",
+    "NotClaimantError": "errors",
     "NotEscalatedError": "errors",
     "NotFoundError": "errors",
     "PackLoadError": "errors",

@@ -31,6 +31,7 @@ tree (classes defined outside this module are named with their module)::
     │   │   └── IdempotencyConflictError  an idempotency key reused with another token, caller or IR
     │   ├── NotEscalatedError an approval asked for a decision that is not an escalation this kernel made
     │   ├── SeparationOfDutiesError  the approver submitted the IR or requested the approval
+    │   ├── NotClaimantError  a principal who neither requested the approval nor submitted the IR claims its token
     │   └── RateLimitedError  too many failed consumes for a tenant or a principal: retry later
     └── ProblemError          (http.problems) an HTTP answer as a problem document (status, kind, detail)
 
@@ -59,6 +60,7 @@ __all__ = [
     "InputProblem",
     "InvalidTTLError",
     "IrgovError",
+    "NotClaimantError",
     "NotEscalatedError",
     "NotFoundError",
     "PackLoadError",
@@ -218,6 +220,10 @@ class NotEscalatedError(GovernanceError):
 
 class SeparationOfDutiesError(GovernanceError):
     """The approver is the principal who submitted the IR or requested the approval."""
+
+
+class NotClaimantError(GovernanceError):
+    """A principal other than the requester or a submitter of the IR claims a request's token."""
 
 
 class RateLimitedError(GovernanceError):

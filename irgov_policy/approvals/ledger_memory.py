@@ -76,6 +76,17 @@ class MemoryLedger:
         self._requests[request_id] = after
         return after
 
+    def take_sealed_token(self, request_id: str, *, tenant_id: str, claimed_by: str,
+                          claimed_us: int) -> str | None:
+        with self.lock:
+            request = self._requests.get(request_id)
+            if (request is None or request.tenant_id != tenant_id or request.state is not RequestState.GRANTED
+                    or request.sealed_token is None):
+                return None
+            self._requests[request_id] = replace(request, sealed_token=None, claimed_by=claimed_by,
+                                                 claimed_us=claimed_us)
+            return request.sealed_token
+
     def list_requests(self, tenant_id: str, *, state: RequestState | None, limit: int,
                       cursor: str | None) -> tuple[list[ApprovalRequest], str | None]:
         after = decode_request_cursor(cursor) if cursor is not None else None

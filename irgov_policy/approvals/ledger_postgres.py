@@ -22,7 +22,7 @@ from .ledger_records import (
     encode_request_cursor,
 )
 
-__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "PostgresLedger", "claim_for_grant", "purge_ledger", "repair", "request_in",
+__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "LEDGER_TOKEN_CLAIM", "PostgresLedger", "claim_for_grant", "purge_ledger", "repair", "request_in",
            "revoke_in"]
 
 LEDGER_SCHEMA = """
@@ -66,6 +66,13 @@ LEDGER_DECISION_DETAILS = """
 ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS step_count INTEGER;
 ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS intent_summary TEXT;
 ALTER TABLE irgov_decisions ADD COLUMN IF NOT EXISTS snapshot TEXT;
+"""
+#: the ledger's step for tokens claimed by their requester (`approvals.sealing`)
+LEDGER_TOKEN_CLAIM = """
+ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS delivery TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS sealed_token TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS claimed_by TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN IF NOT EXISTS claimed_us BIGINT;
 """
 _DECISION = "tenant_id, ir_hash, status, risk_tier, request_id, decided_us, step_count, intent_summary"
 _SELECT = f"SELECT {', '.join(REQUEST_FIELDS)} FROM irgov_approval_requests"
@@ -134,6 +141,18 @@ class PostgresLedger:
         with self._transaction("change an approval request") as conn:
             return _transition(conn, request_id, tenant_id, from_states, changes)
 
+    def take_sealed_token(self, request_id: str, *, tenant_id: str, claimed_by: str,
+                          claimed_us: int) -> str | None:
+        with self._transaction("claim a token") as conn:
+            row = conn.execute("SELECT sealed_token FROM irgov_approval_requests WHERE request_id = %s AND "
+                               "tenant_id = %s AND state = 'granted' AND sealed_token IS NOT NULL FOR UPDATE",
+                               (request_id, tenant_id)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE irgov_approval_requests SET sealed_token = NULL, claimed_by = %s, claimed_us = %s "
+                         "WHERE request_id = %s", (claimed_by, claimed_us, request_id))
+            return str(row[0])
+
     def list_requests(self, tenant_id: str, *, state: RequestState | None, limit: int,
                       cursor: str | None) -> tuple[list[ApprovalRequest], str | None]:
         where = ["tenant_id = %s"]
@@ -175,16 +194,18 @@ def revoke_in(conn: Any, request: ApprovalRequest, *, now_us: int, by: str | Non
     """Inside the store's revoke transaction: the request `-> revoked` (a revoked one stays)."""
     after = _transition(conn, request.request_id, request.tenant_id, (RequestState.REQUESTED, RequestState.GRANTED),
                         {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us,
-                         "revoke_reason": reason})
+                         "revoke_reason": reason, "sealed_token": None})
     return after or request
 
 
 def claim_for_grant(conn: Any, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
-                    approval_id: str) -> ApprovalRequest | None:
-    """Inside the store's grant transaction: `requested -> granted`, linked to `approval_id`."""
+                    approval_id: str, delivery: str = "response",
+                    sealed_token: str | None = None) -> ApprovalRequest | None:
+    """Inside the store's grant transaction: `requested -> granted`, linked to `approval_id`,
+    with how its token is delivered (and, for a claim, the token sealed)."""
     return _transition(conn, request_id, tenant_id, (RequestState.REQUESTED,),
                        {"state": RequestState.GRANTED, "granted_by": granted_by, "granted_us": granted_us,
-                        "approval_id": approval_id})
+                        "approval_id": approval_id, "delivery": delivery, "sealed_token": sealed_token})
 
 
 def purge_ledger(conn: Any, cutoff_us: int) -> int:

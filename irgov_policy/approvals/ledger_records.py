@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ..text_rules import REQUEST_ID, new_request_id
 
 __all__ = [
+    "DELIVERIES",
     "REQUEST_FIELDS",
     "REQUEST_ID",
     "ApprovalRequest",
@@ -82,10 +83,19 @@ class ApprovalRequest:
     revoke_reason: str | None = None
     #: the IR's `request_id` (from the decision), handed to the approval its grant creates
     correlation_id: str | None = None
+    #: how the grant's token reached its user: `response` (in the grant's answer) or `claim`
+    #: (sealed beside the request until the requester claims it, `approvals.sealing`)
+    delivery: str | None = None
+    #: the token, sealed, between a `claim` grant and its claim; erased by the claim or a revoke
+    sealed_token: str | None = field(default=None, repr=False)
+    claimed_by: str | None = None
+    claimed_us: int | None = None
 
 
 REQUEST_FIELDS: tuple[str, ...] = tuple(ApprovalRequest.__dataclass_fields__)
-REQUEST_INT_FIELDS = frozenset({"risk_tier", "created_us", "granted_us", "revoked_us"})
+REQUEST_INT_FIELDS = frozenset({"risk_tier", "created_us", "granted_us", "revoked_us", "claimed_us"})
+#: how a grant delivers its token
+DELIVERIES = ("response", "claim")
 
 
 def encode_request_cursor(request: ApprovalRequest) -> str:
@@ -129,3 +139,9 @@ class Ledger(Protocol):
 
     def list_requests(self, tenant_id: str, *, state: RequestState | None, limit: int,
                       cursor: str | None) -> tuple[list[ApprovalRequest], str | None]: ...
+
+    def take_sealed_token(self, request_id: str, *, tenant_id: str, claimed_by: str,
+                          claimed_us: int) -> str | None:
+        """In one atomic step: the sealed token of a `granted` request of `tenant_id`, erased,
+        and the claim recorded; None, with nothing written, when there is none to take."""
+        ...

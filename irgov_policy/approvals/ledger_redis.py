@@ -25,7 +25,7 @@ from .ledger_records import (
     decode_request_cursor,
     encode_request_cursor,
 )
-from .redis_scripts import TRANSITION
+from .redis_scripts import TAKE_SEALED, TRANSITION
 
 __all__ = ["RedisLedger"]
 
@@ -45,6 +45,7 @@ class RedisLedger:
         self._client = client
         self._call = call
         self._transition = client.register_script(TRANSITION)
+        self._take_sealed = client.register_script(TAKE_SEALED)
 
     def __repr__(self) -> str:
         return f"RedisLedger(prefix={self.prefix!r})"
@@ -164,6 +165,12 @@ class RedisLedger:
             upper = "(" + members[-1]
         result = page[:limit]
         return result, (encode_request_cursor(result[-1]) if len(page) > limit and result else None)
+
+    def take_sealed_token(self, request_id: str, *, tenant_id: str, claimed_by: str,
+                          claimed_us: int) -> str | None:
+        sealed = self._call("claim a token", self._take_sealed, keys=[self.request_key(request_id)],
+                            args=[tenant_id, claimed_by, claimed_us])
+        return None if sealed is None else str(sealed)
 
     def unlinked_grants(self) -> list[ApprovalRequest]:
         """Requests `granted` with no approval linked: only the previous layout (two writes)

@@ -30,7 +30,7 @@ from .ledger_records import (
     encode_request_cursor,
 )
 
-__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
+__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "LEDGER_TOKEN_CLAIM", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
            "legacy_ledger_path", "purge_ledger", "read_legacy_file", "repair", "repair_store", "request_in",
            "revoke_in"]
 
@@ -77,6 +77,13 @@ LEDGER_DECISION_DETAILS = """
 ALTER TABLE irgov_decisions ADD COLUMN step_count INTEGER;
 ALTER TABLE irgov_decisions ADD COLUMN intent_summary TEXT;
 ALTER TABLE irgov_decisions ADD COLUMN snapshot TEXT;
+"""
+#: the ledger's step for tokens claimed by their requester (`approvals.sealing`)
+LEDGER_TOKEN_CLAIM = """
+ALTER TABLE irgov_approval_requests ADD COLUMN delivery TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN sealed_token TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN claimed_by TEXT;
+ALTER TABLE irgov_approval_requests ADD COLUMN claimed_us INTEGER;
 """
 _TABLES = ("irgov_decisions", "irgov_submitters", "irgov_approval_requests")
 _DECISION = "tenant_id, ir_hash, status, risk_tier, request_id, decided_us, step_count, intent_summary"
@@ -163,6 +170,21 @@ class SQLiteLedger:
         except sqlite3.Error as exc:
             raise self._fail("change an approval request", exc) from None
 
+    def take_sealed_token(self, request_id: str, *, tenant_id: str, claimed_by: str,
+                          claimed_us: int) -> str | None:
+        try:
+            with self._write() as conn:
+                row = conn.execute("SELECT sealed_token FROM irgov_approval_requests WHERE request_id = ? AND "
+                                   "tenant_id = ? AND state = 'granted' AND sealed_token IS NOT NULL",
+                                   (request_id, tenant_id)).fetchone()
+                if row is None:
+                    return None
+                conn.execute("UPDATE irgov_approval_requests SET sealed_token = NULL, claimed_by = ?, claimed_us = ? "
+                             "WHERE request_id = ?", (claimed_by, claimed_us, request_id))
+                return str(row[0])
+        except sqlite3.Error as exc:
+            raise self._fail("claim a token", exc) from None
+
     def list_requests(self, tenant_id: str, *, state: RequestState | None, limit: int,
                       cursor: str | None) -> tuple[list[ApprovalRequest], str | None]:
         where = ["tenant_id = ?"]
@@ -204,16 +226,18 @@ def revoke_in(conn: sqlite3.Connection, request: ApprovalRequest, *, now_us: int
     """Inside the store's revoke transaction: the request `-> revoked` (a revoked one stays)."""
     after = _transition(conn, request.request_id, request.tenant_id, (RequestState.REQUESTED, RequestState.GRANTED),
                         {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us,
-                         "revoke_reason": reason})
+                         "revoke_reason": reason, "sealed_token": None})
     return after or request
 
 
 def claim_for_grant(conn: sqlite3.Connection, request_id: str, *, tenant_id: str, granted_by: str,
-                    granted_us: int, approval_id: str) -> ApprovalRequest | None:
-    """Inside the store's grant transaction: `requested -> granted`, linked to `approval_id`."""
+                    granted_us: int, approval_id: str, delivery: str = "response",
+                    sealed_token: str | None = None) -> ApprovalRequest | None:
+    """Inside the store's grant transaction: `requested -> granted`, linked to `approval_id`,
+    with how its token is delivered (and, for a claim, the token sealed)."""
     return _transition(conn, request_id, tenant_id, (RequestState.REQUESTED,),
                        {"state": RequestState.GRANTED, "granted_by": granted_by, "granted_us": granted_us,
-                        "approval_id": approval_id})
+                        "approval_id": approval_id, "delivery": delivery, "sealed_token": sealed_token})
 
 
 def purge_ledger(conn: sqlite3.Connection, cutoff_us: int) -> int:

@@ -3,7 +3,7 @@ is atomic on the server whatever the number of clients (docs/approvals.md, Redis
 
 from __future__ import annotations
 
-__all__ = ["CONSUME", "CREATE", "EXPIRE", "GRANT", "PURGE_ONE", "REVOKE", "REVOKE_REQUEST", "TRANSITION"]
+__all__ = ["CONSUME", "CREATE", "EXPIRE", "GRANT", "PURGE_ONE", "REVOKE", "REVOKE_REQUEST", "TAKE_SEALED", "TRANSITION"]
 
 # Creating an approval, as a Lua function shared by CREATE and GRANT. Every check comes before
 # the first write: a script that stops half-way leaves its writes in place (Redis has no rollback).
@@ -51,14 +51,17 @@ return create(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARG
 # script. 0: the request is not `requested` for this tenant; -1: the approval exists; 1: done.
 # KEYS: approval, token, tenant index, due, request, outbox stream.
 # ARGV: px, member, trim bound, index max, id, expires_us, tenant, granted_by, granted_us,
-#       outbox retention in ms, event_id, event tenant, type, critical, body, fields...
+#       outbox retention in ms, event_id, event tenant, type, critical, body, delivery,
+#       sealed token ('' for none), fields...
 GRANT = _CREATE_FN + _APPEND_FN + """
 if redis.call('HGET', KEYS[5], 'state') ~= 'requested' then return 0 end
 if redis.call('HGET', KEYS[5], 'tenant_id') ~= ARGV[7] then return 0 end
-if create(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], 16) == 0 then
+if create(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], 18) == 0 then
   return -1
 end
-redis.call('HSET', KEYS[5], 'state', 'granted', 'granted_by', ARGV[8], 'granted_us', ARGV[9], 'approval_id', ARGV[5])
+redis.call('HSET', KEYS[5], 'state', 'granted', 'granted_by', ARGV[8], 'granted_us', ARGV[9], 'approval_id', ARGV[5],
+           'delivery', ARGV[16])
+if ARGV[17] ~= '' then redis.call('HSET', KEYS[5], 'sealed_token', ARGV[17]) end
 -- the request lives at least as long as its approval
 redis.call('PEXPIRE', KEYS[5], ARGV[1], 'GT')
 append(KEYS[6], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15])
@@ -222,8 +225,19 @@ if id then
 end
 if redis.call('HGET', r, 'state') ~= 'revoked' then
   redis.call('HSET', r, 'state', 'revoked', 'revoked_us', now)
+  redis.call('HDEL', r, 'sealed_token')
   if ARGV[3] == '1' then redis.call('HSET', r, 'revoked_by', ARGV[4]) end
   if ARGV[5] == '1' then redis.call('HSET', r, 'revoke_reason', ARGV[6]) end
 end
 return 'ok'
+"""
+
+# Taking the sealed token of a granted request: read and erased with the claim recorded, in one
+# script, so two claims at once get it once. KEYS: request. ARGV: tenant, claimed_by, claimed_us.
+TAKE_SEALED = """
+local f = redis.call('HMGET', KEYS[1], 'tenant_id', 'state', 'sealed_token')
+if f[1] ~= ARGV[1] or f[2] ~= 'granted' or not f[3] then return false end
+redis.call('HDEL', KEYS[1], 'sealed_token')
+redis.call('HSET', KEYS[1], 'claimed_by', ARGV[2], 'claimed_us', ARGV[3])
+return f[3]
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..events.outbox_postgres import MIGRATION_LOCK, PG_OUTBOX_COMPONENT
 from ..storage.migrations import Component, Step
-from .ledger_postgres import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
+from .ledger_postgres import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA, LEDGER_TOKEN_CLAIM
 
 __all__ = ["APPROVALS_V1", "LEDGER_CORRELATION", "MIGRATION_LOCK", "POSTGRES_COMPONENTS"]
 
@@ -80,6 +80,7 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
                 "before, and their approvals, take it from their decision", LEDGER_CORRELATION),
         Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
              LEDGER_DECISION_DETAILS),
+        Step(4, "a token granted to be claimed waits sealed beside its request", LEDGER_TOKEN_CLAIM),
     )),
     PG_OUTBOX_COMPONENT,  # the relay's own tables are the outbox's (events.outbox_postgres)
 )

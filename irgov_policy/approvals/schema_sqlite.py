@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..events.outbox_sqlite import OUTBOX_COMPONENT
 from ..storage.migrations import Component, Step
-from .ledger_sqlite import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA
+from .ledger_sqlite import LEDGER_DECISION_DETAILS, LEDGER_SCHEMA, LEDGER_TOKEN_CLAIM
 
 __all__ = ["APPROVALS_V1", "LEDGER_CORRELATION", "SQLITE_COMPONENTS"]
 
@@ -79,6 +79,7 @@ SQLITE_COMPONENTS: tuple[Component, ...] = (
                 "before, and their approvals, take it from their decision", LEDGER_CORRELATION),
         Step(3, "an escalated decision keeps its step count, intent summary and details for approvers",
              LEDGER_DECISION_DETAILS),
+        Step(4, "a token granted to be claimed waits sealed beside its request", LEDGER_TOKEN_CLAIM),
     )),
     OUTBOX_COMPONENT,
 )

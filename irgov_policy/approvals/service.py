@@ -38,7 +38,7 @@ from ..text_rules import (
     holds_token,
 )
 from .event_builders import created_event, expired_event, invalid_event
-from .ledger_records import ApprovalRequest, RequestState
+from .ledger_records import DELIVERIES, ApprovalRequest, RequestState
 from .records import (
     Approval,
     ApprovalRecord,
@@ -49,6 +49,7 @@ from .records import (
     ttl_us,
     validate_ttl,
 )
+from .sealing import seal_token, unseal_token
 from .store import ApprovalStore
 from .tokens import ApprovalToken, KeyRing, is_well_formed_token, new_token
 
@@ -188,18 +189,37 @@ class ApprovalService:
         return self._created(record, event), token
 
     def grant(self, request: ApprovalRequest, *, granted_by: str, ttl_seconds: int | float | None = None,
-              reason: str | None = None) -> tuple[Approval, ApprovalToken, ApprovalRequest]:
+              reason: str | None = None, deliver: str = "response") -> tuple[Approval, ApprovalToken, ApprovalRequest]:
         """The approval of an approval request, created in the store's one transaction that also
         moves the request to `granted` and records `ir.approval_created` (`ApprovalStore.grant`):
         a crash leaves the request grantable or granted with its approval, nothing in between.
+        With `deliver="claim"` the token is also sealed beside the request, in that transaction,
+        for its requester to claim (`claim`); the caller must then drop the token it gets back.
         Raises `ConflictError` when the request was granted or revoked meanwhile."""
+        if deliver not in DELIVERIES:
+            raise ApprovalError(f"unknown delivery `{deliver}`: use " + ", ".join(f"`{d}`" for d in DELIVERIES))
         record, token, event = self._new_approval(request.tenant_id, request.ir_hash, ttl_seconds, granted_by,
                                                   reason, request.correlation_id)
+        sealed = None
+        if deliver == "claim":
+            sealed = seal_token(self._keyring(), token, request_id=request.request_id, tenant_id=request.tenant_id)
         granted = self.store.grant(request.request_id, tenant_id=request.tenant_id, granted_by=granted_by,
-                                   granted_us=record.created_us, record=record, event=event)
+                                   granted_us=record.created_us, record=record, event=event, delivery=deliver,
+                                   sealed_token=sealed)
         if granted is None:
             raise ConflictError(f"approval request `{request.request_id}` was granted or revoked meanwhile")
         return self._created(record, event), token, granted
+
+    def claim(self, request: ApprovalRequest, *, claimed_by: str) -> ApprovalToken | None:
+        """The token a `claim` grant sealed beside `request`, opened once: the store erases the
+        sealed copy as it hands it over. None when there is none (claimed already, revoked, or
+        delivered in the grant's answer). The token is never logged."""
+        check_text("claimed_by", claimed_by, max_length=MAX_PRINCIPAL_LENGTH)
+        sealed = self.store.ledger.take_sealed_token(request.request_id, tenant_id=request.tenant_id,
+                                                     claimed_by=claimed_by, claimed_us=to_us(self._now()))
+        if sealed is None:
+            return None
+        return unseal_token(self._keyring(), sealed, request_id=request.request_id, tenant_id=request.tenant_id)
 
     def _new_approval(self, tenant_id: str, ir_hash: str, ttl_seconds: int | float | None,
                       created_by: str | None, reason: str | None,

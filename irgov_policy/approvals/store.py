@@ -35,10 +35,12 @@ class ApprovalStore(Protocol):
     def insert(self, record: ApprovalRecord) -> None: ...
 
     def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
-              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+              record: ApprovalRecord, event: Event, delivery: str = "response",
+              sealed_token: str | None = None) -> ApprovalRequest | None:
         """In one atomic unit: the request `requested -> granted` (by `granted_by` at `granted_us`,
-        linked to `record`), the approval `record` inserted, and `event` recorded in the outbox.
-        None, with nothing written, when the request is not `requested` for `tenant_id`."""
+        linked to `record`, with its token's `delivery` and, for a claim, the `sealed_token`), the
+        approval `record` inserted, and `event` recorded in the outbox. None, with nothing
+        written, when the request is not `requested` for `tenant_id`."""
         ...
 
     def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,

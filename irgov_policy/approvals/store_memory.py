@@ -57,7 +57,8 @@ class MemoryApprovalStore:
         self._by_digest[record.token_digest] = record.approval_id
 
     def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
-              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+              record: ApprovalRecord, event: Event, delivery: str = "response",
+              sealed_token: str | None = None) -> ApprovalRequest | None:
         """Under the one lock: the insert is checked first, so a refused approval leaves the
         request `requested`. The event goes on the bus only (no durable outbox here)."""
         with self._lock:
@@ -68,7 +69,7 @@ class MemoryApprovalStore:
             return self._ledger.transition_locked(
                 request_id, tenant_id, (RequestState.REQUESTED,),
                 {"state": RequestState.GRANTED, "granted_by": granted_by, "granted_us": granted_us,
-                 "approval_id": record.approval_id})
+                 "approval_id": record.approval_id, "delivery": delivery, "sealed_token": sealed_token})
 
     def revoke_request(self, request_id: str, *, tenant_id: str, now_us: int, by: str | None,
                        reason: str | None) -> tuple[ApprovalRequest | None, ApprovalRecord | None]:
@@ -86,7 +87,8 @@ class MemoryApprovalStore:
                     return request, record  # consumed or expired: the request stays as it is
             after = self._ledger.transition_locked(
                 request_id, tenant_id, (RequestState.REQUESTED, RequestState.GRANTED),
-                {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us, "revoke_reason": reason})
+                {"state": RequestState.REVOKED, "revoked_by": by, "revoked_us": now_us, "revoke_reason": reason,
+                 "sealed_token": None})
             return after or request, record
 
     def repair(self) -> int:

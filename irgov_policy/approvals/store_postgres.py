@@ -170,10 +170,12 @@ class PostgresApprovalStore:
                      f"VALUES ({', '.join('%s' for _ in _COLUMNS)})", tuple(values[c] for c in _COLUMNS))
 
     def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
-              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+              record: ApprovalRecord, event: Event, delivery: str = "response",
+              sealed_token: str | None = None) -> ApprovalRequest | None:
         with self._transaction("grant an approval request") as conn:
             claimed = claim_for_grant(conn, request_id, tenant_id=tenant_id, granted_by=granted_by,
-                                      granted_us=granted_us, approval_id=record.approval_id)
+                                      granted_us=granted_us, approval_id=record.approval_id, delivery=delivery,
+                                      sealed_token=sealed_token)
             if claimed is None:
                 return None
             self._insert(conn, record)

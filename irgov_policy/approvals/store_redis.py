@@ -185,7 +185,8 @@ class RedisApprovalStore:
             raise StoreError(f"approval `{record.approval_id}` already exists")
 
     def grant(self, request_id: str, *, tenant_id: str, granted_by: str, granted_us: int,
-              record: ApprovalRecord, event: Event) -> ApprovalRequest | None:
+              record: ApprovalRecord, event: Event, delivery: str = "response",
+              sealed_token: str | None = None) -> ApprovalRequest | None:
         trim_before = record.created_us - (_LONGEST_TTL + self.retention_seconds) * 1_000_000
         done = int(self._call(
             "grant an approval request", self._grant,
@@ -195,7 +196,8 @@ class RedisApprovalStore:
             args=[self._life_ms(record), encode_cursor(record), f"{max(trim_before, 0):016d}:", self.index_max,
                   record.approval_id, record.expires_us, tenant_id, granted_by, granted_us,
                   self.retention_seconds * 1000, event.id, event.tenant_id or "", event.type,
-                  "1" if event.critical else "0", event.to_json(), *self._encode(record)],
+                  "1" if event.critical else "0", event.to_json(), delivery, sealed_token or "",
+                  *self._encode(record)],
         ))
         if done == -1:
             raise StoreError(f"approval `{record.approval_id}` already exists")

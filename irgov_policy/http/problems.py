@@ -28,6 +28,7 @@ from ..errors import (
     IdempotencyConflictError,
     IrgovError,
     IRInputError,
+    NotClaimantError,
     NotEscalatedError,
     NotFoundError,
     RateLimitedError,
@@ -180,6 +181,8 @@ def problem_from_exception(exc: BaseException) -> ProblemError:
         return ProblemError(404, "not-found", str(exc))
     if isinstance(exc, SeparationOfDutiesError):
         return ProblemError(403, "separation-of-duties", str(exc))
+    if isinstance(exc, NotClaimantError):
+        return ProblemError(403, "not-claimant", str(exc))
     if isinstance(exc, NotEscalatedError):
         return ProblemError(409, "not-escalated", str(exc))
     if isinstance(exc, RateLimitedError):

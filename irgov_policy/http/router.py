@@ -205,8 +205,17 @@ def create_router(governance: Governance, auth: Authenticator | None = None, *, 
         tenant = await tenant_of(request_id, principal)
         body = body or GrantBody()
         granted = await governance.agrant(request_id, principal.name, tenant, ttl_seconds=body.ttl_seconds,
-                                          reason=body.reason)
+                                          reason=body.reason, deliver=body.deliver)
         return JSONResponse(granted.to_dict(), headers={"Cache-Control": "no-store"})
+
+    @router.post("/approvals/{request_id}/claim", summary="Claim the token of a request granted to be claimed (once)",
+                 responses={200: {"model": GrantOut, "description": "the request and its token, shown once"},
+                            **errors_auth, **problem_responses(404, 409, 422)})
+    async def claim(request_id: RequestId, principal: Annotated[Principal, role(*ANY_ROLE)]) -> JSONResponse:
+        # Only the requester or a submitter may claim: the kernel checks the principal's name.
+        tenant = await tenant_of(request_id, principal)
+        claimed = await governance.aclaim_token(request_id, tenant, by=principal.name)
+        return JSONResponse(claimed.to_dict(), headers={"Cache-Control": "no-store"})
 
     @router.get("/approvals/{request_id}", summary="One approval request with what a human needs to judge it",
                 responses={200: {"model": RequestDetailsOut, "description": "the request, its decision and one "

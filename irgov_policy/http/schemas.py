@@ -47,6 +47,9 @@ class GrantBody(_Strict):
     # Strict: JSON `true` or `"60"` is not a number of seconds (lax mode would read `true` as 1).
     ttl_seconds: StrictInt | None = Field(default=None, gt=0, description="default from the server configuration")
     reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON_LENGTH, pattern=TEXT_PATTERN)
+    deliver: Literal["response", "claim"] = Field(
+        default="response", description="`response`: the token is in this answer; `claim`: it is sealed until the "
+                                        "requester claims it (`POST /approvals/{id}/claim`), this answer holds none")
 
 
 class ConsumeBody(_Strict):
@@ -92,11 +95,16 @@ class ApprovalRequestOut(BaseModel):
     revoked_by: str | None
     revoked_at: str | None
     revoke_reason: str | None
+    token_delivery: Literal["response", "claim"] | None = Field(
+        description="how the grant's token was handed over: in its answer, or claimed by the requester")
+    claimed_by: str | None
+    claimed_at: str | None
     approval: ApprovalOut | None
 
 
 class GrantOut(ApprovalRequestOut):
-    token: str = Field(description="the approval token; shown here once and never again")
+    token: str | None = Field(description="the approval token; shown here once and never again (null for a grant "
+                                          "made to be claimed)")
 
 
 class RequestItemOut(ApprovalRequestOut):

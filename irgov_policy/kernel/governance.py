@@ -419,8 +419,13 @@ class Governance(ApprovalRequests):
         return await self._run(self.request_approval, decision, requested_by, tenant_id=tenant_id, reason=reason)
 
     async def agrant(self, request_id: str, approver: str, tenant_id: str, *,
-                     ttl_seconds: int | float | None = None, reason: str | None = None) -> Grant:
-        return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason)
+                     ttl_seconds: int | float | None = None, reason: str | None = None,
+                     deliver: str = "response") -> Grant:
+        return await self._run(self.grant, request_id, approver, tenant_id, ttl_seconds=ttl_seconds, reason=reason,
+                               deliver=deliver)
+
+    async def aclaim_token(self, request_id: str, tenant_id: str, *, by: str) -> Grant:
+        return await self._run(self.claim_token, request_id, tenant_id, by=by)
 
     async def abreak_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
                            ttl_seconds: int | float | None = None, ir_request_id: str | None = None) -> Grant:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Collection
 
 from ..approvals import ApprovalService
 from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, Ledger, RequestState
-from ..approvals.records import validate_ttl
+from ..approvals.records import ApprovalStatus, validate_ttl
 from ..config import GovernanceConfig
 from ..errors import (
     ApprovalError,
     ConflictError,
+    NotClaimantError,
     NotEscalatedError,
     NotFoundError,
     SeparationOfDutiesError,
@@ -45,7 +46,7 @@ from .request_details import (
     read_snapshot,
     urgency,
 )
-from .views import ApprovalRequestView, Grant
+from .views import ApprovalRequestView, Grant, format_us
 
 __all__ = ["BREAK_GLASS", "REQUEST_STATUSES", "ApprovalRequests"]
 
@@ -140,9 +141,13 @@ class ApprovalRequests:
         return None
 
     def grant(self, request_id: str, approver: str, tenant_id: str, *, ttl_seconds: int | float | None = None,
-              reason: str | None = None) -> Grant:
+              reason: str | None = None, deliver: str = "response") -> Grant:
         """Approve a request: creates the approval and returns its token, once. With separation
-        of duties, whoever submitted the IR or requested the approval cannot grant it."""
+        of duties, whoever submitted the IR or requested the approval cannot grant it.
+
+        With `deliver="claim"` (the console's Approve) the approver never sees the token: it is
+        sealed beside the request, the `Grant` holds none, and the requester takes it once with
+        `claim_token`."""
         check_text("approver", approver, max_length=MAX_PRINCIPAL_LENGTH)
         check_text("reason", reason, max_length=MAX_REASON_LENGTH, optional=True)
         request = self._request_of(request_id, tenant_id)
@@ -155,12 +160,52 @@ class ApprovalRequests:
         # One transaction of the store: the request's grant, its approval and `ir.approval_created`.
         approval, token, granted = self.approvals.grant(
             request, granted_by=approver, ttl_seconds=ttl_seconds,
-            reason=reason if reason is not None else request.reason)
-        logger.info("approval request %s granted by %s as approval %s", request_id, approver,
-                    approval.approval_id)
+            reason=reason if reason is not None else request.reason, deliver=deliver)
+        logger.info("approval request %s granted by %s as approval %s (token delivered by %s)", request_id, approver,
+                    approval.approval_id, deliver)
         metrics.approval_state("granted")
         metrics.time_to_approve((now_us() - request.created_us) / 1e6)
-        return Grant(ApprovalRequestView(granted, approval), token)
+        view = ApprovalRequestView(granted, approval, self.ledger.get_decision(request.tenant_id, request.ir_hash))
+        return Grant(view, token if deliver == "response" else None)
+
+    def claim_token(self, request_id: str, tenant_id: str, *, by: str) -> Grant:
+        """The token of a request granted to be claimed, handed to its requester (or a submitter
+        of the IR) once; the sealed copy is erased as it is handed over. Refused with the reason:
+        another principal (`NotClaimantError`), a request not granted, revoked, granted with the
+        token in the answer, claimed already or whose approval can no longer be used
+        (`ConflictError`)."""
+        check_text("by", by, max_length=MAX_PRINCIPAL_LENGTH)
+        request = self._request_of(request_id, tenant_id)
+        if by != request.requested_by and by not in self.ledger.submitters(request.tenant_id, request.ir_hash):
+            raise NotClaimantError(f"`{by}` neither requested approval request `{request_id}` nor submitted its ir: "
+                                   "only they may claim its token")
+        self._check_claimable(request)
+        approval = self.approvals.get(request.approval_id, request.tenant_id) if request.approval_id else None
+        if approval is None or approval.status is not ApprovalStatus.PENDING:
+            state = "gone" if approval is None else approval.status.value
+            raise ConflictError(f"the approval of request `{request_id}` is {state}: its token can no longer be used")
+        token = self.approvals.claim(request, claimed_by=by)
+        after = self._request_of(request_id, tenant_id)
+        if token is None:  # claimed or revoked between the checks and the claim
+            self._check_claimable(after)
+            raise ConflictError(f"the token of approval request `{request_id}` can no longer be claimed")
+        logger.info("the token of approval request %s was claimed by %s", request_id, by)
+        return Grant(ApprovalRequestView(after, approval, self.ledger.get_decision(after.tenant_id, after.ir_hash)),
+                     token)
+
+    @staticmethod
+    def _check_claimable(request: ApprovalRequest) -> None:
+        rid = request.request_id
+        if request.state is RequestState.REQUESTED:
+            raise ConflictError(f"approval request `{rid}` is not granted yet: there is no token to claim")
+        if request.state is RequestState.REVOKED:
+            raise ConflictError(f"approval request `{rid}` is revoked: there is no token to claim")
+        if request.claimed_by is not None:
+            raise ConflictError(f"the token of approval request `{rid}` was claimed by `{request.claimed_by}` at "
+                                f"{format_us(request.claimed_us)}: a token is handed over once")
+        if request.delivery != "claim":
+            raise ConflictError(f"the token of approval request `{rid}` was delivered in the answer to its grant: "
+                                "there is nothing to claim")
 
     def break_glass(self, tenant_id: str, ir_hash: str, by: str, reason: str, *,
                     ttl_seconds: int | float | None = None, ir_request_id: str | None = None) -> Grant:

@@ -58,22 +58,27 @@ class ApprovalRequestView:
             "revoked_by": r.revoked_by,
             "revoked_at": format_us(r.revoked_us),
             "revoke_reason": r.revoke_reason,
+            "token_delivery": r.delivery,
+            "claimed_by": r.claimed_by,
+            "claimed_at": format_us(r.claimed_us),
             "approval": None if self.approval is None else self.approval.to_dict(),
         }
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What an approver receives, once: the request, its approval and the token."""
+    """What a grant or a claim hands over, once: the request, its approval and the token. A
+    grant made to be claimed holds no token (`token` None): its requester claims it."""
 
     request: ApprovalRequestView
-    token: ApprovalToken
+    token: ApprovalToken | None
 
     def __repr__(self) -> str:
-        return f"Grant(request_id={self.request.request.request_id!r}, token=<redacted>)"
+        shown = "None" if self.token is None else "<redacted>"
+        return f"Grant(request_id={self.request.request.request_id!r}, token={shown})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.request.to_dict(), "token": str(self.token)}
+        return {**self.request.to_dict(), "token": None if self.token is None else str(self.token)}
 
 
 @dataclass(frozen=True)

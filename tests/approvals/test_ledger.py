@@ -269,8 +269,10 @@ def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(t
     with conn:
         for column in ("snapshot", "intent_summary", "step_count"):
             conn.execute(f"ALTER TABLE irgov_decisions DROP COLUMN {column}")
+        for column in ("delivery", "sealed_token", "claimed_by", "claimed_us"):
+            conn.execute(f"ALTER TABLE irgov_approval_requests DROP COLUMN {column}")
         conn.execute("UPDATE irgov_schema_version SET version = 2 WHERE component = 'ledger'")
-        conn.execute("DELETE FROM irgov_schema_history WHERE component = 'ledger' AND version = 3")
+        conn.execute("DELETE FROM irgov_schema_history WHERE component = 'ledger' AND version > 2")
         conn.execute("INSERT INTO irgov_decisions VALUES ('acme', ?, 'ESCALATE', 2, NULL, 5)", (H1,))
     conn.close()
     store = open_store(f"sqlite:///{db}")
@@ -282,5 +284,5 @@ def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(t
     finally:
         store.close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'ledger'").fetchone() == (3,)
+    assert conn.execute("SELECT version FROM irgov_schema_version WHERE component = 'ledger'").fetchone() == (4,)
     conn.close()

@@ -41,8 +41,9 @@ def test_sqlite_imports_the_old_ledger_file_and_repairs_it(tmp_path: Path,
     # The previous layout: the ledger in `approvals.ledger.db` beside the store.
     old = sqlite3.connect(tmp_path / "approvals.ledger.db")
     old.executescript(LEDGER_SCHEMA)
-    # the previous layout's columns: the fields before the schema gained `correlation_id`
-    fields = [f for f in ApprovalRequest.__dataclass_fields__ if f != "correlation_id"]
+    # the previous layout's columns: the fields before the schema gained `correlation_id` and claims
+    later = {"correlation_id", "delivery", "sealed_token", "claimed_by", "claimed_us"}
+    fields = [f for f in ApprovalRequest.__dataclass_fields__ if f not in later]
     for request in (half, waiting):
         values = [getattr(request, f) for f in fields]
         values[fields.index("state")] = request.state.value

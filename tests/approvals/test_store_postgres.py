@@ -63,7 +63,7 @@ def test_schema_version_and_forward_only_trigger(postgres_schema_url: str) -> No
         assert service.consume(token, tenant_id="acme", ir_hash=H1).success
         with _admin(postgres_schema_url) as conn:
             versions = dict(conn.execute(f'SELECT component, version FROM "{schema}".irgov_schema_version'))
-            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 3, "outbox": 1}
+            assert versions == {"approvals": SCHEMA_VERSION, "ledger": 4, "outbox": 1}
             with pytest.raises(Exception, match="only moves forward"):
                 conn.execute(f"UPDATE \"{schema}\".irgov_approvals SET status = 'pending' WHERE approval_id = %s",
                              (approval.approval_id,))
@@ -77,10 +77,12 @@ def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(p
     with _admin(postgres_schema_url) as conn:
         conn.execute(f'ALTER TABLE "{schema}".irgov_decisions DROP COLUMN snapshot, DROP COLUMN intent_summary, '
                      "DROP COLUMN step_count")
+        conn.execute(f'ALTER TABLE "{schema}".irgov_approval_requests DROP COLUMN delivery, DROP COLUMN sealed_token, '
+                     "DROP COLUMN claimed_by, DROP COLUMN claimed_us")
         conn.execute(f"UPDATE \"{schema}\".irgov_schema_version SET version = 2 WHERE component = 'ledger'")
-        conn.execute(f"DELETE FROM \"{schema}\".irgov_schema_history WHERE component = 'ledger' AND version = 3")
+        conn.execute(f"DELETE FROM \"{schema}\".irgov_schema_history WHERE component = 'ledger' AND version > 2")
         conn.execute(f"INSERT INTO \"{schema}\".irgov_decisions VALUES ('acme', %s, 'ESCALATE', 2, NULL, 5)", (H1,))
-    with pytest.raises(StoreError, match=r"older schema \(ledger 2 -> 3\)"):
+    with pytest.raises(StoreError, match=r"older schema \(ledger 2 -> 4\)"):
         PostgresApprovalStore(postgres_schema_url)
     store = PostgresApprovalStore(postgres_schema_url + "&auto_migrate=true")
     try:
@@ -88,7 +90,7 @@ def test_a_version_2_ledger_gains_the_decision_details_and_keeps_its_decisions(p
                                                                                           None, 5)
         with _admin(postgres_schema_url) as conn:
             assert conn.execute(f"SELECT version FROM \"{schema}\".irgov_schema_version "
-                                "WHERE component = 'ledger'").fetchone() == (3,)
+                                "WHERE component = 'ledger'").fetchone() == (4,)
     finally:
         store.close()
 

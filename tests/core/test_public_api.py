@@ -19,7 +19,7 @@ FROZEN = [
     "Clearance", "ConfigError", "ConflictError", "ConsumeOutcome", "ConsumeResult", "Decision", "DiffAuditResult", "Digest",
     "DigestError", "Event", "EventBatch", "EventBus", "EventError", "EventType", "Finding", "Governance", "GovernanceConfig",
     "GovernanceError", "Grant", "HashBackend", "HashBackendError", "IR", "IRInputError", "IdempotencyConflictError", "InputLimits",
-    "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotEscalatedError", "NotFoundError",
+    "InputProblem", "InvalidTTLError", "IrgovError", "MemorySink", "NotClaimantError", "NotEscalatedError", "NotFoundError",
     "PackLoadError", "PluginError", "PolicyEngine", "PolicyError", "PolicyTestLoadError", "RateLimitedError",
     "ReloadResult", "RequestDetails", "SeparationOfDutiesError", "SourceProblem", "Step", "StoreError",
     "StoreTimeoutError", "__version__", "audit",

@@ -179,7 +179,8 @@ def test_openapi_is_complete(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     expected = {
         ("post", "/validate"), ("post", "/diff-audit"), ("post", "/authorize"), ("post", "/approvals"),
-        ("post", "/approvals/{request_id}/grant"), ("post", "/approvals/consume"), ("get", "/approvals/{request_id}"),
+        ("post", "/approvals/{request_id}/grant"), ("post", "/approvals/{request_id}/claim"),
+        ("post", "/approvals/consume"), ("get", "/approvals/{request_id}"),
         ("get", "/approvals"), ("post", "/approvals/{request_id}/revoke"), ("get", "/packs"), ("get", "/health"),
         ("post", "/packs/reload"), ("get", "/metrics"),
     }
@@ -189,7 +190,7 @@ def test_openapi_is_complete(client: TestClient) -> None:
         for method, op in ops.items():
             assert op.get("summary"), (method, path)
             assert any(code.startswith("2") for code in op["responses"]), (method, path)
-            if method == "post" and not path.endswith(("/grant", "/revoke", "/packs/reload")):
+            if method == "post" and not path.endswith(("/grant", "/claim", "/revoke", "/packs/reload")):
                 assert "requestBody" in op, (method, path)
             if path != "/health":
                 assert op["security"] == [{"bearer": []}]

@@ -69,9 +69,9 @@ def _templates() -> Environment:
 
 def grant_for_claim(governance: Governance, request_id: str, approver: str, tenant: str,
                     ttl_seconds: float, reason: str | None) -> Any:
-    """Grant without the token reaching the approver: the one call to change when the kernel's
-    claim mode is there. The token is dropped here, never rendered."""
-    return governance.agrant(request_id, approver, tenant, ttl_seconds=ttl_seconds, reason=reason)
+    """Grant without the token reaching the approver: it is sealed for the requester to claim
+    (`POST /approvals/{id}/claim`); the grant holds none."""
+    return governance.agrant(request_id, approver, tenant, ttl_seconds=ttl_seconds, reason=reason, deliver="claim")
 
 
 def build_console_router(governance: Governance, settings: ConsoleSettings, sessions: SessionStore) -> APIRouter:

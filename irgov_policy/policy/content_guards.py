@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .functions import match_key, token_set
@@ -67,23 +68,30 @@ class ContentGuard:
     variable: str
     field: str
     wanted: frozenset[str] | tuple[str, ...]
+    # Where the field's token set is kept among the step's (the `match` primitives use the field name).
+    _key: str = dataclass_field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key", self.field if self.variable == "step" else f"\0ir.{self.field}")
 
     def refutes(self, step: Mapping[str, Any], ir: Mapping[str, Any], tokens: dict[str, frozenset[str]]) -> bool:
         """True only when the term is certainly false for this step. `tokens` keeps the token
         sets of the step's fields for the other guards and `match` primitives of the step."""
-        value = step.get(self.field) if self.variable == "step" else ir.get(self.field)
         kind = self.kind
         if kind == "tokens":
-            key = self.field if self.variable == "step" else f"\0ir.{self.field}"
+            key = self._key
             found = tokens.get(key)
-            if found is None:
-                try:
-                    found = token_set(value)
-                except ValueError:  # too deep or too many tokens: an error in CEL, which decides it
-                    return False
-                tokens[key] = found
+            if found is not None:
+                return self.wanted.isdisjoint(found)  # type: ignore[union-attr]
+            value = step.get(self.field) if self.variable == "step" else ir.get(self.field)
+            try:
+                found = token_set(value)
+            except ValueError:  # too deep or too many tokens: an error in CEL, which decides it
+                return False
+            tokens[key] = found
             return self.wanted.isdisjoint(found)  # type: ignore[union-attr]
-        wanted = next(iter(self.wanted))
+        value = step.get(self.field) if self.variable == "step" else ir.get(self.field)
+        wanted = self.wanted[0]  # type: ignore[index]
         if kind == "key":
             return type(value) is dict and wanted not in value
         if type(value) is not str:

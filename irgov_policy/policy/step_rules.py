@@ -92,7 +92,12 @@ class RuleRunner:
                 when = values[source]
             else:
                 assert isinstance(source, GuardedRule)
-                if any(guard.refutes(variables, ir_meta, token_cache) for guard in source.guards):
+                for guard in source.guards:
+                    if guard.refutes(variables, ir_meta, token_cache):
+                        break
+                else:
+                    guard = None
+                if guard is not None:
                     continue  # a false term makes the whole `&&` false: nothing to record
                 if activation is None:
                     data = self._activation_data(plan, variables, ir_meta)

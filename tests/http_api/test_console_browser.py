@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kernel.flows import ESCALATE_IR, ir
+from kernel.flows import ESCALATE_IR, dag_for, ir
 
 from .browser import chromium, require_browser
 from .conftest import API_KEYS, KEYS
@@ -236,3 +236,25 @@ def test_keyboard_labels_and_narrow_screens(browser: Any, server: str, api: http
         narrow.page.get_by_role("status").filter(has_text="Denied").wait_for()
     finally:
         narrow.close()
+
+
+def test_the_requester_claims_the_token_and_the_gate_passes(page: Page, api: httpx.Client) -> None:
+    doc = unique(ESCALATE_IR, "claim")
+    request_id = escalate(api, doc)
+    page.sign_in()
+    page.page.goto(f"/console/requests/{request_id}")
+    page.page.get_by_role("button", name="Approve").click()
+    page.page.get_by_role("status").filter(has_text="Approved").wait_for()
+    assert "irgap_" not in page.page.content()
+    assert api.post(f"/approvals/{request_id}/claim", headers=auth("bob")).status_code == 403  # not the requester
+    claimed = api.post(f"/approvals/{request_id}/claim", headers=auth("alice"))
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.headers["cache-control"] == "no-store"
+    token = claimed.json()["token"]
+    assert api.post(f"/approvals/{request_id}/claim", headers=auth("alice")).status_code == 409  # once
+    gate = api.post("/authorize", json={"ir": doc, "dag": dag_for(doc), "approval_token": token},
+                    headers=auth("alice")).json()
+    assert gate["allowed"] is True, gate["reasons"]
+    page.page.goto(f"/console/requests/{request_id}")
+    history = page.page.locator("ol.history").inner_text()
+    assert "granted by bob" in history and "token claimed by alice" in history and "consumed by alice" in history

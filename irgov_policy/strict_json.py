@@ -187,6 +187,12 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def _escape_surrogates(key: str) -> str:
+    """The key with each lone surrogate written as its `\\uXXXX` escape, so the pointer that names
+    it can be encoded; every other character (non-ASCII ones too) is kept as it is."""
+    return "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in key)
+
+
 def _locate_problems(text: str) -> list[InputProblem]:
     """Every unsafe number and lone surrogate of a document, with its pointer (the slow re-read)."""
     found: list[InputProblem] = []
@@ -204,10 +210,9 @@ def _locate_problems(text: str) -> list[InputProblem]:
             elif isinstance(node, _Pairs):
                 for key, value in reversed(node.pairs):
                     if _has_lone_surrogate(key):
-                        found.append(InputProblem(json_pointer([*path, key.encode("utf-8", "backslashreplace")
-                                                                .decode("ascii")]),
+                        found.append(InputProblem(json_pointer([*path, _escape_surrogates(key)]),
                                                   "object key contains a lone utf-16 surrogate"))
-                    stack.append((value, [*path, key]))
+                    stack.append((value, [*path, _escape_surrogates(key)]))
             elif isinstance(node, list):
                 stack.extend((value, [*path, i]) for i, value in reversed(list(enumerate(node))))
     found.sort(key=lambda p: p.pointer)

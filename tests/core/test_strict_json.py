@@ -109,6 +109,19 @@ def test_a_lone_surrogate_in_a_key_is_an_input_error() -> None:
         loads_strict('{"\\ud800": 1}')
 
 
+@pytest.mark.parametrize(("document", "pointer"), [
+    ('{"\\u0d800\\udc00": null}', "/\u0d800\\udc00"),
+    ('{"\u00e9\\ud800": {"x": "\\udc00"}}', "/\u00e9\\ud800"),
+])
+def test_a_lone_surrogate_in_a_key_beside_other_non_ascii_is_an_input_error(document: str, pointer: str) -> None:
+    # Once accepted: naming such a key failed on its other non-ASCII characters, and the
+    # document was read as if nothing were wrong.
+    with pytest.raises(IRInputError) as info:
+        loads_strict(document)
+    assert (pointer, "object key contains a lone utf-16 surrogate") in [
+        (p.pointer, p.message) for p in info.value.problems]
+
+
 def test_a_surrogate_pair_escape_is_one_character() -> None:
     assert loads_strict('{"s": "\\ud83d\\ude00", "t": "\\\\ud800"}') == {"s": "\U0001f600", "t": "\\ud800"}
 

@@ -77,6 +77,11 @@ class GovernanceConfig:
     """the execution gate refuses DAG nodes that carry only a claimed hash, not what they will run"""
     outbox: str = "sqlite:///./.irgov/outbox.db"
     event_sinks: tuple[str, ...] = ()
+    notify_webhooks: tuple[str, ...] = ()
+    """http(s) URLs told of new approval requests and of decisions on them (granted, denied or
+    withdrawn, expired, consumed); delivered by the relay, off the request path"""
+    notify_format: str = "json"
+    """`json` (the notification as an object) or `slack` (a Slack-compatible `{"text": ...}`)"""
     event_retention_days: float = 7.0
     require_durable_redis: bool = False
     """refuse a Redis approval store whose server keeps no persistence (no RDB snapshots, no

@@ -39,6 +39,8 @@ class ExtensionEventType(StrEnum):
 
     PACKS_RELOADED = "ir.packs_reloaded"
     CONSUME_RATE_LIMITED = "ir.consume_rate_limited"
+    APPROVAL_REQUESTED = "ir.approval_requested"
+    APPROVAL_REQUEST_REVOKED = "ir.approval_request_revoked"
 
 
 EXTENSION_EVENT_TYPES = frozenset(ExtensionEventType)

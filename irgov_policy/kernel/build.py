@@ -22,6 +22,7 @@ from ..config import GovernanceConfig, load_config
 from ..errors import ApprovalKeyError, ConfigError, StoreError
 from ..events import EventBus, Outbox
 from ..events.config import sink_factories, sink_from_url
+from ..events.sinks.notify import NOTIFY_FORMATS, NotifySink
 from ..hashing import HashRegistry, default_registry
 from ..model import InputLimits
 from ..policy.evaluator import PolicyEngine
@@ -145,6 +146,10 @@ def build_bus(config: GovernanceConfig, sinks: Sequence[Any] = (), *, outbox: Ou
     commands that only inspect the outbox."""
     factories = sink_factories() if config.event_sinks else {}
     all_sinks = [*(sink_from_url(url, factories) for url in config.event_sinks), *sinks]
+    if config.notify_webhooks:
+        all_sinks.append(NotifySink(config.notify_webhooks, form=config.notify_format))
+    elif config.notify_format not in NOTIFY_FORMATS:
+        raise ConfigError(f"`notify_format` must be one of {', '.join(NOTIFY_FORMATS)}, not `{config.notify_format}`")
     return EventBus(all_sinks, outbox=outbox if outbox is not None else config.outbox,
                     retention_seconds=config.event_retention_days * 86400,
                     lease_seconds=config.relay_lease_seconds, autostart=autostart)

@@ -26,6 +26,7 @@ from ..errors import (
     NotFoundError,
     SeparationOfDutiesError,
 )
+from ..events import Event
 from ..hashing import verify_digest
 from ..observability import metrics
 from ..policy.decision import Decision, Status
@@ -46,6 +47,7 @@ from .request_details import (
     read_snapshot,
     urgency,
 )
+from .request_events import requested_event, revoked_event
 from .views import ApprovalRequestView, Grant, format_us
 
 __all__ = ["BREAK_GLASS", "REQUEST_STATUSES", "ApprovalRequests"]
@@ -129,7 +131,12 @@ class ApprovalRequests:
         logger.info("approval request %s for ir %s of tenant %s by %s", request.request_id, ir_hash, tenant,
                     requested_by)
         metrics.approval_state("requested")
+        self._publish(requested_event(request, entry))
         return ApprovalRequestView(request, None, entry)
+
+    def _publish(self, event: Event) -> None:
+        if self.approvals.bus is not None:
+            self.approvals.bus.publish(event)  # never raises: a request never depends on its event
 
     def _separation_refusal(self, request: ApprovalRequest, approver: str) -> str | None:
         if not self.config.separation_of_duties:
@@ -349,4 +356,6 @@ class ApprovalRequests:
         after, _ = self.approvals.revoke_request(request, by=by, reason=reason)
         logger.info("approval request %s revoked by %s", request_id, by)
         metrics.approval_state("revoked")
+        if after.state is RequestState.REVOKED:
+            self._publish(revoked_event(after))
         return self._view(after)

@@ -94,7 +94,7 @@ def test_a_new_request_and_each_decision_are_posted_as_json(tmp_path: Path, rece
         assert gov.authorize_execution(doc, dag_for(doc), token, executed_by="runner").allowed
         denied = gov.request_approval(decision, "rita").request.request_id
         gov.revoke(denied, "t1", by="bob", reason="not during the freeze")
-        bodies = receiver.wait_for(4)
+        bodies = receiver.wait_for(5)
     assert [b["notification"] for b in bodies] == ["requested", "granted", "consumed", "requested", "revoked"]
     requested, granted, consumed, _, revoked = bodies
     assert requested["approval_request_id"] == request_id and requested["tenant_id"] == "t1"

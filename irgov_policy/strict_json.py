@@ -188,7 +188,7 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 def _escape_surrogates(key: str) -> str:
-    """The key with each lone surrogate written as its `\\uXXXX` escape, so the pointer that names
+    """The key with each lone surrogate written as its JSON escape (a backslash, `u` and four hex digits), so the pointer that names
     it can be encoded; every other character (non-ASCII ones too) is kept as it is."""
     return "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in key)
 

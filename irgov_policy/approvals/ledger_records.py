@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ..text_rules import REQUEST_ID, new_request_id
 
 __all__ = [
+    "APPROVABLE_STATUS",
     "DELIVERIES",
     "REQUEST_FIELDS",
     "REQUEST_ID",
@@ -45,6 +46,9 @@ class RequestState(StrEnum):
     REQUESTED = "requested"
     GRANTED = "granted"
     REVOKED = "revoked"
+
+#: the status of the only decisions an approval can be requested for (the policy's ESCALATE)
+APPROVABLE_STATUS = "ESCALATE"
 
 
 @dataclass(frozen=True)

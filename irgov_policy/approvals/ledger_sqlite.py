@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..storage.group_commit import GroupCommitWriter
 from .ledger_records import (
+    APPROVABLE_STATUS,
     REQUEST_FIELDS,
     ApprovalRequest,
     DecisionEntry,
@@ -30,9 +32,9 @@ from .ledger_records import (
     encode_request_cursor,
 )
 
-__all__ = ["LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "LEDGER_TOKEN_CLAIM", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
+__all__ = ["DecisionRow", "LEDGER_DECISION_DETAILS", "LEDGER_SCHEMA", "LEDGER_TOKEN_CLAIM", "ORPHAN_REASON", "ORPHAN_WINDOW_US", "SQLiteLedger", "claim_for_grant", "import_legacy_file",
            "legacy_ledger_path", "purge_ledger", "read_legacy_file", "repair", "repair_store", "request_in",
-           "revoke_in"]
+           "revoke_in", "write_decisions"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +102,47 @@ def _request(row: Sequence[Any]) -> ApprovalRequest:
     return ApprovalRequest(**values)
 
 
+DecisionRow = tuple[DecisionEntry, str | None]
+
+_UPSERT_DECISION = (
+    f"INSERT INTO irgov_decisions ({_DECISION}, snapshot) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
+    "status = excluded.status, risk_tier = excluded.risk_tier, "
+    "request_id = excluded.request_id, decided_us = excluded.decided_us, "
+    "step_count = excluded.step_count, intent_summary = excluded.intent_summary, "
+    "snapshot = excluded.snapshot")
+
+
+def write_decisions(conn: sqlite3.Connection, rows: list[DecisionRow]) -> None:
+    """Record decisions (and who submitted them) inside the caller's transaction, in order: a
+    later decision on the same IR replaces an earlier one."""
+    conn.executemany(_UPSERT_DECISION, [
+        (e.tenant_id, e.ir_hash, e.status, e.risk_tier, e.request_id, e.decided_us, e.step_count,
+         e.intent_summary, e.snapshot) for e, _ in rows])
+    submitters = [(e.tenant_id, e.ir_hash, by) for e, by in rows if by is not None]
+    if submitters:
+        conn.executemany("INSERT OR IGNORE INTO irgov_submitters VALUES (?, ?, ?)", submitters)
+
+
 class SQLiteLedger:
     """The ledger on the store's connections: `write()` opens the store's `BEGIN IMMEDIATE`
-    transaction, `read(sql, args)` runs one query."""
+    transaction, `read(sql, args)` runs one query (after the decisions this process queued are
+    committed), `decisions` is the store's group-commit writer of decision rows.
+
+    Decision rows are committed in groups, off the deciding thread, without fsync: an ESCALATE
+    decision (the one an approval request needs, possibly in another process) is committed before
+    `record_decision` returns; a PASS or REJECT one is queued and committed within a few
+    milliseconds (`storage.group_commit`). Losing either to a crash only makes an approval request
+    be refused until the IR is validated again; every read of this process sees its own rows."""
 
     def __init__(self, write: Callable[..., AbstractContextManager[sqlite3.Connection]],
-                 read: Callable[[str, Sequence[Any]], list[Any]], where: str) -> None:
+                 read: Callable[[str, Sequence[Any]], list[Any]], where: str,
+                 decisions: GroupCommitWriter[DecisionRow], timeout: float) -> None:
         self._write = write
+        self._timeout = timeout
         self._read = read
         self._where = where
+        self._decisions = decisions
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({self._where!r})"
@@ -117,33 +151,24 @@ class SQLiteLedger:
         return StoreError(f"sqlite database `{self._where}`: cannot {what}: {exc}")
 
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
-        try:
-            # Not fsynced: a decision row lost to a power cut makes an approval request for it be
-            # refused (fail closed) until the IR is validated again; its critical event is on disk.
-            with self._write(durable=False) as conn:
-                conn.execute(
-                    f"INSERT INTO irgov_decisions ({_DECISION}, snapshot) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, ir_hash) DO UPDATE SET "
-                    "status = excluded.status, risk_tier = excluded.risk_tier, "
-                    "request_id = excluded.request_id, decided_us = excluded.decided_us, "
-                    "step_count = excluded.step_count, intent_summary = excluded.intent_summary, "
-                    "snapshot = excluded.snapshot",
-                    (entry.tenant_id, entry.ir_hash, entry.status, entry.risk_tier, entry.request_id,
-                     entry.decided_us, entry.step_count, entry.intent_summary, entry.snapshot))
-                if submitted_by is not None:
-                    conn.execute("INSERT OR IGNORE INTO irgov_submitters VALUES (?, ?, ?)",
-                                 (entry.tenant_id, entry.ir_hash, submitted_by))
-        except sqlite3.Error as exc:
-            raise self._fail("record a decision", exc) from None
+        self._decisions.submit((entry, submitted_by), critical=False, wait=entry.status == APPROVABLE_STATUS)
+
+    def _read_decided(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """`read`, once every decision row this process queued is committed."""
+        if not self._decisions.flush(self._timeout):
+            raise StoreError(f"sqlite database `{self._where}`: the decisions this process made are not "
+                             f"committed after {self._timeout:g} s (locked or failing database)")
+        return self._read(sql, args)
 
     def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
-        rows = self._read(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
-                          "FROM irgov_decisions WHERE tenant_id = ? AND ir_hash = ?", (tenant_id, ir_hash))
+        rows = self._read_decided(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
+                                                            "FROM irgov_decisions WHERE tenant_id = ? AND ir_hash = ?",
+                                  (tenant_id, ir_hash))
         return DecisionEntry(*rows[0]) if rows else None
 
     def submitters(self, tenant_id: str, ir_hash: str) -> set[str]:
-        rows = self._read("SELECT principal FROM irgov_submitters WHERE tenant_id = ? AND ir_hash = ?",
-                          (tenant_id, ir_hash))
+        rows = self._read_decided("SELECT principal FROM irgov_submitters WHERE tenant_id = ? AND ir_hash = ?",
+                                  (tenant_id, ir_hash))
         return {r[0] for r in rows}
 
     def insert_request(self, request: ApprovalRequest) -> None:

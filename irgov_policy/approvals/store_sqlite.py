@@ -24,16 +24,19 @@ from ..errors import StoreError
 from ..events.envelope import Event, format_timestamp
 from ..events.outbox_sqlite import append_event_in_transaction
 from ..storage import StoreURL, make_private_file
+from ..storage.group_commit import GroupCommitWriter
 from ..storage.migrations import check, sqlite_versions, upgrade_sqlite
 from ..storage.timeouts import DEFAULT_STORE_TIMEOUT, check_store_timeout, sqlite_busy, timed_out
 from .ledger_records import ApprovalRequest, Ledger
 from .ledger_sqlite import (
+    DecisionRow,
     SQLiteLedger,
     claim_for_grant,
     purge_ledger,
     repair_store,
     request_in,
     revoke_in,
+    write_decisions,
 )
 from .records import (
     ApprovalRecord,
@@ -98,7 +101,11 @@ class SQLiteApprovalStore:
         except OSError as exc:
             raise StoreError(f"cannot create the directory of `{self.path}`: {exc.strerror or exc}") from None
         self._migrate()
-        self.ledger: Ledger = SQLiteLedger(self._write, self._read, str(self.path))
+        # Decision rows are grouped into shared commits (ledger_sqlite.SQLiteLedger says when).
+        self._decisions: GroupCommitWriter[DecisionRow] = GroupCommitWriter(
+            self._writer_connection, write_batch=write_decisions, name=str(self.path), error=StoreError,
+            what="decisions")
+        self.ledger: Ledger = SQLiteLedger(self._write, self._read, str(self.path), self._decisions, self.timeout)
 
     def __repr__(self) -> str:
         return f"SQLiteApprovalStore({str(self.path)!r})"
@@ -125,6 +132,15 @@ class SQLiteApprovalStore:
             self._all.append(conn)
         return conn
 
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The decisions writer's own connection (it sets its own `synchronous`)."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.timeout)
+            conn.execute(f"PRAGMA busy_timeout = {max(1, round(self.timeout * 1000))}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open sqlite database `{self.path}`: {exc}") from None
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         if os.getpid() != self._pid:
             # A forked child must not share its parent's connections: open its own.
@@ -139,15 +155,10 @@ class SQLiteApprovalStore:
         return conn
 
     @contextmanager
-    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction. `durable=False` commits with `synchronous=NORMAL`:
-        the change survives a killed process, not a power cut (the ledger's decision rows, whose
-        loss only makes an approval request be refused until the IR is validated again)."""
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction, committed with `synchronous=FULL`."""
         conn = self._conn()
         try:
-            if getattr(self._local, "relaxed", False) != (not durable):
-                conn.execute("PRAGMA synchronous = NORMAL" if not durable else "PRAGMA synchronous = FULL")
-                self._local.relaxed = not durable
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             if sqlite_busy(exc):
@@ -402,6 +413,7 @@ class SQLiteApprovalStore:
             raise StoreError(f"sqlite database `{self.path}`: cannot purge approvals: {exc}") from None
 
     def close(self) -> None:
+        self._decisions.close(timeout=self.timeout)
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:

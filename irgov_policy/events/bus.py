@@ -204,10 +204,12 @@ class EventBus:
             self._kick()
 
     @contextlib.contextmanager
-    def batch(self, timeout: float = 30.0) -> Iterator[EventBatch]:
+    def batch(self, timeout: float = 30.0, *, critical_only: bool = False) -> Iterator[EventBatch]:
         """Publish several events and wait once, at the end of the block, until all of them are
-        committed: a batch of decisions shares one synchronous commit instead of one each. The
-        result's `durable` says whether they were (never raises for the events' sake)."""
+        committed (with `critical_only`, the critical ones: the others are committed shortly
+        after, as outside a batch): a batch of decisions shares one synchronous commit instead
+        of one each. The result's `durable` says whether they were (never raises for the events'
+        sake)."""
         result = EventBatch()
         deferred = getattr(self._outbox, "deferred", None)
         if not callable(deferred):
@@ -217,7 +219,8 @@ class EventBus:
         with deferred():
             yield result
         try:
-            result.durable = bool(self._outbox.flush(timeout)) and not self._unappended  # type: ignore[attr-defined]
+            settled = self._outbox.flush(timeout, critical_only=critical_only)  # type: ignore[attr-defined]
+            result.durable = bool(settled) and not self._unappended
         except Exception as exc:
             logger.error("events of a batch could not be committed: %s", exc)
 

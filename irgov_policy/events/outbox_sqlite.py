@@ -4,7 +4,7 @@ Kept apart from the relay so that a store can record an event inside its own tra
 (consuming an approval and recording `ir.approval_consumed` commit together or not at all).
 
 `SqliteOutbox` is the relay's side: the same table plus per-sink delivery marks and source cursors.
-Its appends go through a group-commit writer (`outbox_writer`): a critical event is on disk before
+Its appends go through a group-commit writer (`storage.group_commit`): a critical event is on disk before
 `append` returns, sharing its fsync with every event queued meanwhile; other events are committed
 right after, off the caller's path.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from ..errors import EventError, StoreError
 from ..storage import StoreURL, make_private_file
+from ..storage.group_commit import GroupCommitWriter, flush_writers_of
 from ..storage.migrations import Component, Step, check, sqlite_versions, upgrade_sqlite
 from . import leases_sqlite
 from .envelope import Event, format_timestamp
 from .outbox import Claim, OutboxRecord, SinkBacklog
-from .outbox_writer import INSERT_SQL, GroupCommitWriter, OutboxRow, flush_writers_of
 
 __all__ = [
     "DELIVERY_SCHEMA",
@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS irgov_outbox (
 );
 CREATE INDEX IF NOT EXISTS irgov_outbox_tenant ON irgov_outbox (tenant_id, seq);
 """
+
+INSERT_SQL = ("INSERT OR IGNORE INTO irgov_outbox (event_id, tenant_id, type, critical, body, created_at) "
+              "VALUES (?, ?, ?, ?, ?, ?)")
+
+OutboxRow = tuple[str, str | None, str, int, str, str]
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[OutboxRow]) -> None:
+    conn.executemany(INSERT_SQL, rows)
 
 
 def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
@@ -126,7 +135,7 @@ class SqliteOutbox:
     """The durable outbox in one SQLite file (WAL). `append` hands the event to the group-commit
     writer: a critical event returns once committed with `synchronous=FULL` (concurrent ones
     share the fsync); another returns at once and is committed with `NORMAL` right after (the
-    crash window is in `outbox_writer`). Inside `deferred()`, critical events do not wait either:
+    crash window is in `storage.group_commit`). Inside `deferred()`, critical events do not wait either:
     the caller waits once with `flush()`. Each thread gets its own connection for everything else."""
 
     durable = True
@@ -140,7 +149,9 @@ class SqliteOutbox:
         self._all_lock = threading.Lock()
         self._closed = False
         self._deferring = threading.local()
-        self._writer = GroupCommitWriter(self._writer_connection, name=os.path.realpath(self.path))
+        self._writer: GroupCommitWriter[OutboxRow] = GroupCommitWriter(
+            self._writer_connection, write_batch=_insert_rows, name=os.path.realpath(self.path),
+            error=EventError, what="events")
         try:
             make_private_file(Path(self.path))
             conn = self._conn()
@@ -201,10 +212,11 @@ class SqliteOutbox:
         finally:
             self._deferring.on = before
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None, *, critical_only: bool = False) -> bool:
         """Wait until every event appended so far is committed (critical ones with
-        `synchronous=FULL`); False when `timeout` seconds passed first."""
-        return self._writer.flush(timeout)
+        `synchronous=FULL`; with `critical_only`, only up to the last critical one); False when
+        `timeout` seconds passed first."""
+        return self._writer.flush(timeout, critical_only=critical_only)
 
     def _settled(self) -> sqlite3.Connection:
         # Readers in this process see its own appends (through any outbox object on this file), as

@@ -204,6 +204,13 @@ class Governance(ApprovalRequests):
         """`validate`; without `repeat_events`, the `ir.validated_*` event is published only
         when the ledger does not already hold the same decision on this IR (the execution gate
         re-decides an IR it was shown before, and its own events are the audit and the consume)."""
+        # One wait at the end for the decision's event (durable before this returns when critical):
+        # its commit runs on the outbox's writer while the ledger entry is built and recorded.
+        with self.bus.batch(critical_only=True):
+            return self._decide_and_record(ir, submitted_by=submitted_by, repeat_events=repeat_events)
+
+    def _decide_and_record(self, ir: IR | Mapping[str, Any] | bytes | str, *, submitted_by: str | None,
+                           repeat_events: bool) -> Decision:
         decision = self.pack_lifecycle.decide(ir, bus=self.bus if repeat_events else None, submitted_by=submitted_by)
         if not repeat_events:
             known = None

@@ -1,15 +1,18 @@
-"""Group commit for the SQLite outbox: one writer thread per outbox and process.
+"""Group commit for a SQLite file: one writer per file, table set and process.
 
-Publishers hand their rows to the writer and the writer commits whatever has queued up in one
-transaction. A critical row waits until a commit with `synchronous=FULL` holds it, and every
-critical row queued meanwhile (from any thread) shares that one fsync. A non-critical row does
-not wait at all: it is committed with the next batch, with `synchronous=NORMAL` unless a critical
-row shares the batch.
+Used by the outbox (events) and by the approval store's ledger (decision rows). Callers hand
+their rows to the writer and the writer commits whatever has queued up in one transaction, with
+the caller's `write_batch`. A critical row waits until a commit with `synchronous=FULL` holds it,
+and every critical row queued meanwhile (from any thread) shares that one fsync. A row submitted
+with `wait` and not critical returns once a `synchronous=NORMAL` commit holds it (it survives a
+killed process, not a power cut). A row without `wait` does not wait at all: it is committed with
+the next batch, with `synchronous=NORMAL` unless a critical row shares the batch.
 
-The crash window of non-critical events, stated plainly: between `append` returning and the next
+The crash window of rows nobody waits for, stated plainly: between `append` returning and the next
 commit (normally at most a few milliseconds: the writer lets such rows gather for `linger`, 5 ms,
-before committing them; longer while another process holds the database's write lock) the row lives only in this process's memory and a killed process loses it. A clean
-exit does not: closing the outbox and the interpreter's exit (`atexit`) both drain the queue
+before committing them; longer while another process holds the database's write lock) the
+row lives only in this process's memory and a killed process loses it. A clean
+exit does not: closing the writer and the interpreter's exit (`atexit`) both drain the queue
 first. Once committed with `NORMAL`, a row survives a killed process but not a power cut until
 the next `FULL` commit or checkpoint syncs the write-ahead log.
 
@@ -29,32 +32,36 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
-from ..errors import EventError
-
-__all__ = ["INSERT_SQL", "GroupCommitWriter", "OutboxRow", "flush_writers_of"]
+__all__ = ["GroupCommitWriter", "flush_writers_of"]
 
 logger = logging.getLogger(__name__)
 
-INSERT_SQL = ("INSERT OR IGNORE INTO irgov_outbox (event_id, tenant_id, type, critical, body, created_at) "
-              "VALUES (?, ?, ?, ?, ?, ?)")
+Row = TypeVar("Row")
 
-OutboxRow = tuple[str, str | None, str, int, str, str]
-
-_LIVE: weakref.WeakSet[GroupCommitWriter] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[GroupCommitWriter[Any]] = weakref.WeakSet()
 
 
-class GroupCommitWriter:
-    """Commits queued outbox rows in batches, one commit at a time per process.
+class GroupCommitWriter(Generic[Row]):
+    """Commits queued rows in batches, one commit at a time per process.
 
     A publisher that must wait commits the queue itself when no commit is under way (no thread
-    hand-off on an idle outbox) and otherwise waits for the commit under way and the next one,
+    hand-off on an idle file) and otherwise waits for the commit under way and the next one,
     which takes every row queued meanwhile. A background thread commits rows nobody waits for."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *, name: str,
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *,
+                 write_batch: Callable[[sqlite3.Connection, list[Row]], None], name: str,
+                 error: Callable[[str], Exception], what: str = "rows",
                  on_commit: Callable[[], None] | None = None, max_batch: int = 2000,
                  max_queued: int = 100_000, linger: float = 0.005) -> None:
+        """`write_batch` writes rows inside the writer's transaction; `name` is the file (readers
+        flush the writers of their file, `flush_writers_of`); `error` makes the exception a
+        waiting caller gets; `what` names the rows in log lines ("events")."""
         self._connect = connect
+        self._write_batch = write_batch
+        self._error_type = error
+        self.what = what
         self.name = name
         self.on_commit = on_commit
         self.max_batch = max_batch
@@ -69,8 +76,9 @@ class GroupCommitWriter:
         # Also the state of a forked child: the parent's queue is the parent's to write.
         self._pid = os.getpid()
         self._cond = threading.Condition()
-        self._queue: list[tuple[OutboxRow, bool]] = []
+        self._queue: list[tuple[Row, bool]] = []
         self._submitted = 0
+        self._last_critical = 0  # the ticket of the last critical row queued
         self._committed = 0
         self._committing = False
         self._error: BaseException | None = None
@@ -83,14 +91,14 @@ class GroupCommitWriter:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def submit(self, row: OutboxRow, *, critical: bool, wait: bool) -> None:
+    def submit(self, row: Row, *, critical: bool, wait: bool) -> None:
         """Queue `row`; with `wait`, return once a commit holds it (synchronously on disk when
-        `critical`). Raises `EventError` when the writer is closed or the commit failed."""
+        `critical`). Raises the writer's `error` when it is closed or the commit failed."""
         if self._pid != os.getpid():
             self._reset()
         with self._cond:
             if self._stopping:
-                raise EventError(f"the outbox writer of `{self.name}` is closed")
+                raise self._error_type(f"the writer of {self.what} to `{self.name}` is closed")
             # Backpressure only when the disk has stopped taking rows: the queue is bounded, and a
             # queued event is never dropped to make room.
             while len(self._queue) >= self.max_queued and not self._stopping:
@@ -98,28 +106,31 @@ class GroupCommitWriter:
             self._queue.append((row, critical))
             self._submitted += 1
             ticket = self._submitted
+            if critical:
+                self._last_critical = ticket
             if not wait:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, daemon=True,
-                                                    name=f"irgov-outbox-writer[{self.name}]")
+                                                    name=f"irgov-writer[{self.name}]")
                     self._thread.start()
                 self._cond.notify_all()
                 return
             while self._committed < ticket:
                 if self._failed_upto >= ticket or self._abandon:
-                    raise EventError(f"the outbox `{self.name}` cannot commit: {self._error or 'closed'}")
+                    raise self._error_type(f"cannot commit {self.what} to `{self.name}`: {self._error or 'closed'}")
                 if self._committing:
                     self._cond.wait()
                 else:
                     self._commit_queue()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every row queued before this call is committed; False on timeout."""
+    def flush(self, timeout: float | None = None, *, critical_only: bool = False) -> bool:
+        """Wait until every row queued before this call is committed (with `critical_only`, every
+        row up to the last critical one: the rest keeps lingering); False on timeout."""
         if self._pid != os.getpid():
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            target = self._submitted
+            target = self._last_critical if critical_only else self._submitted
             while self._committed < target:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -157,7 +168,7 @@ class GroupCommitWriter:
                 conn.close()
         if left:
             self.lost += left
-            logger.error("the outbox `%s` closed with %d events not committed: %s", self.name, left, self._error)
+            logger.error("`%s` closed with %d %s not committed: %s", self.name, left, self.what, self._error)
         _LIVE.discard(self)
         return drained and not left
 
@@ -187,7 +198,7 @@ class GroupCommitWriter:
                 self._local.full = critical
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(INSERT_SQL, [row for row, _ in batch])
+                self._write_batch(conn, [row for row, _ in batch])
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -199,11 +210,11 @@ class GroupCommitWriter:
             self._cond.acquire()
             self._committing = False
         if error is not None:
-            logger.warning("the outbox `%s` cannot commit %d events, retrying: %s", self.name, len(batch), error)
+            logger.warning("cannot commit %d %s to `%s`, retrying: %s", len(batch), self.what, self.name, error)
             self._error = error
             self._failed_upto = self._committed + len(batch)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name=f"irgov-outbox-writer[{self.name}]")
+                self._thread = threading.Thread(target=self._run, daemon=True, name=f"irgov-writer[{self.name}]")
                 self._thread.start()
             self._cond.notify_all()
             return False
@@ -215,8 +226,8 @@ class GroupCommitWriter:
         if callback is not None:
             try:
                 callback()
-            except Exception:  # waking the relay is a courtesy; it polls anyway
-                logger.debug("outbox commit callback failed", exc_info=True)
+            except Exception:  # a courtesy (waking the relay, which polls anyway)
+                logger.debug("commit callback failed", exc_info=True)
         return True
 
     def _run(self) -> None:
@@ -248,8 +259,13 @@ class GroupCommitWriter:
         # Rows nobody waits for gather for a few milliseconds, so that a busy process commits
         # them in tens per transaction rather than one or two (each commit costs CPU the
         # deciding threads share). A waiting publisher or a flush commits at once, as leader.
+        # A critical row does not linger: whoever queued it without waiting (a batch, a decision
+        # still building its ledger entry) will wait for it shortly, and its fsync can overlap
+        # that work.
         deadline = time.monotonic() + self.linger
         while not self._stopping and not self._abandon and len(self._queue) < self.max_batch:
+            if any(critical for _, critical in self._queue):
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -257,8 +273,8 @@ class GroupCommitWriter:
 
 
 def flush_writers_of(name: str, timeout: float) -> bool:
-    """Flush every writer of this process to the file `name` (the outboxes opened on one file are
-    separate objects, and a reader of one must see what the others appended)."""
+    """Flush every writer of this process to the file `name` (the stores opened on one file are
+    separate objects, and a reader of one must see what the others wrote)."""
     done = True
     for writer in list(_LIVE):
         if writer.name == name:

@@ -206,17 +206,18 @@ class EventBus:
     @contextlib.contextmanager
     def batch(self, timeout: float = 30.0, *, critical_only: bool = False) -> Iterator[EventBatch]:
         """Publish several events and wait once, at the end of the block, until all of them are
-        committed (with `critical_only`, the critical ones: the others are committed shortly
-        after, as outside a batch): a batch of decisions shares one synchronous commit instead
-        of one each. The result's `durable` says whether they were (never raises for the events'
-        sake)."""
+        committed: a batch of decisions shares one synchronous commit instead of one each. With
+        `critical_only` (one decision's event), the block waits for the critical ones only, and
+        each is committed as soon as it is queued, overlapping the rest of the block; the others
+        are committed shortly after, as outside a batch. The result's `durable` says whether
+        they were (never raises for the events' sake)."""
         result = EventBatch()
         deferred = getattr(self._outbox, "deferred", None)
         if not callable(deferred):
             yield result
             result.durable = not self._unappended
             return
-        with deferred():
+        with deferred(urgent=critical_only):
             yield result
         try:
             settled = self._outbox.flush(timeout, critical_only=critical_only)  # type: ignore[attr-defined]

@@ -202,15 +202,17 @@ class SqliteOutbox:
         self._writer.on_commit = callback
 
     @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
+    def deferred(self, *, urgent: bool = False) -> Iterator[None]:
         """Appends on this thread do not wait, critical ones included, until the block ends; then
-        `flush()` waits once for all of them (a command line batch commits per chunk this way)."""
-        before = getattr(self._deferring, "on", False)
-        self._deferring.on = True
+        `flush()` waits once for all of them (a command line batch commits per chunk this way).
+        With `urgent`, the writer commits a critical one at once instead of letting the chunk
+        gather (a single decision whose caller waits right after its ledger write)."""
+        before = getattr(self._deferring, "on", False), getattr(self._deferring, "urgent", False)
+        self._deferring.on, self._deferring.urgent = True, urgent
         try:
             yield
         finally:
-            self._deferring.on = before
+            self._deferring.on, self._deferring.urgent = before
 
     def flush(self, timeout: float | None = None, *, critical_only: bool = False) -> bool:
         """Wait until every event appended so far is committed (critical ones with
@@ -233,8 +235,9 @@ class SqliteOutbox:
         if self._closed:
             raise EventError(f"the outbox `{self.path}` is closed")
         critical = bool(event.critical)
-        wait = critical and not getattr(self._deferring, "on", False)
-        self._writer.submit(outbox_row(event), critical=critical, wait=wait)
+        deferring = getattr(self._deferring, "on", False)
+        self._writer.submit(outbox_row(event), critical=critical, wait=critical and not deferring,
+                            urgent=critical and deferring and self._deferring.urgent)
         return True
 
     def import_events(self, source: str, events: Iterable[Event], cursor: str) -> int:

@@ -79,6 +79,7 @@ class GroupCommitWriter(Generic[Row]):
         self._queue: list[tuple[Row, bool]] = []
         self._submitted = 0
         self._last_critical = 0  # the ticket of the last critical row queued
+        self._urgent_upto = 0  # the ticket of the last urgent row queued
         self._committed = 0
         self._committing = False
         self._error: BaseException | None = None
@@ -91,9 +92,12 @@ class GroupCommitWriter(Generic[Row]):
 
     # -- publishing ------------------------------------------------------------------------
 
-    def submit(self, row: Row, *, critical: bool, wait: bool) -> None:
+    def submit(self, row: Row, *, critical: bool, wait: bool, urgent: bool = False) -> None:
         """Queue `row`; with `wait`, return once a commit holds it (synchronously on disk when
-        `critical`). Raises the writer's `error` when it is closed or the commit failed."""
+        `critical`). Without `wait`, an `urgent` row is committed by the background thread at
+        once rather than after `linger`: its caller waits for it soon (`flush`) and does other
+        work meanwhile, which the commit's fsync overlaps. Raises the writer's `error` when it is
+        closed or the commit failed."""
         if self._pid != os.getpid():
             self._reset()
         with self._cond:
@@ -108,6 +112,8 @@ class GroupCommitWriter(Generic[Row]):
             ticket = self._submitted
             if critical:
                 self._last_critical = ticket
+            if urgent:
+                self._urgent_upto = ticket
             if not wait:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, daemon=True,
@@ -259,12 +265,9 @@ class GroupCommitWriter(Generic[Row]):
         # Rows nobody waits for gather for a few milliseconds, so that a busy process commits
         # them in tens per transaction rather than one or two (each commit costs CPU the
         # deciding threads share). A waiting publisher or a flush commits at once, as leader.
-        # A critical row does not linger: whoever queued it without waiting (a batch, a decision
-        # still building its ledger entry) will wait for it shortly, and its fsync can overlap
-        # that work.
         deadline = time.monotonic() + self.linger
         while not self._stopping and not self._abandon and len(self._queue) < self.max_batch:
-            if any(critical for _, critical in self._queue):
+            if self._urgent_upto > self._committed:
                 return
             left = deadline - time.monotonic()
             if left <= 0:

@@ -246,3 +246,27 @@ def test_a_clean_exit_commits_queued_non_critical_events(tmp_path: Path) -> None
     returned = {line.split()[1] for line in done.stdout.splitlines()}
     assert len(returned) == 200
     assert returned == stored_hashes(tmp_path / "outbox.db", EventType.VALIDATED_PASS)
+
+
+def test_validate_waits_for_no_commit_of_a_pass_decisions_event(tmp_path: Path) -> None:
+    gov = kernel(tmp_path)
+    db = tmp_path / "outbox.db"
+    gov.validate(ir(PASS_STEP, 0))  # the outbox file and its writer exist
+    assert gov.bus.flush(30)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # no event can be committed now
+    try:
+        decisions: list[Any] = []
+        # each call returns with its event queued (a wait for the lock would outlast the join)
+        caller = threading.Thread(target=lambda: decisions.extend(gov.validate(ir(PASS_STEP, i))
+                                                                  for i in range(1, 11)))
+        caller.start()
+        caller.join(20)
+        assert not caller.is_alive(), "validate waited for a non-critical event's commit"
+        assert {d.status for d in decisions} == {"PASS"} and len(decisions) == 10
+        assert not stored_hashes(db, EventType.VALIDATED_PASS) & {d.ir_hash for d in decisions}
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    gov.close()
+    assert {d.ir_hash for d in decisions} <= stored_hashes(db, EventType.VALIDATED_PASS)

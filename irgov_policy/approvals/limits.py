@@ -25,7 +25,7 @@ from ..events.types import ExtensionEventType
 from .records import ConsumeResult
 from .service import ApprovalService
 
-__all__ = ["FailureLimiter", "LimitReached", "consume_within_limits"]
+__all__ = ["FailureLimiter", "LimitReached", "consume_within_limits", "replay_within_limits"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,20 +93,35 @@ class FailureLimiter:
 
 def consume_within_limits(limiter: FailureLimiter, service: ApprovalService, bus: EventBus, token: str, *,
                           tenant_id: str, ir_hash: str, consumed_by: str | None,
-                          idempotency_key: str | None = None) -> ConsumeResult:
+                          idempotency_key: str | None = None,
+                          answer: Callable[[ConsumeResult], str | None] | None = None) -> ConsumeResult:
     """`service.consume`, refused with `RateLimitedError` (before the store is touched) when the
     tenant or the principal is over the limit; a failure that reaches the limit is published
     once as `ir.consume_rate_limited`. A reused idempotency key counts as a failure too."""
     limiter.check(tenant_id, consumed_by)
     try:
         result = service.consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
-                                 idempotency_key=idempotency_key)
+                                 idempotency_key=idempotency_key, answer=answer)
     except IdempotencyConflictError:
         _count_failure(limiter, bus, tenant_id, consumed_by)
         raise
     if not result.success:
         _count_failure(limiter, bus, tenant_id, consumed_by)
     return result
+
+
+def replay_within_limits(limiter: FailureLimiter, service: ApprovalService, bus: EventBus, token: str, *,
+                         tenant_id: str, ir_hash: str, consumed_by: str | None,
+                         idempotency_key: str) -> tuple[ConsumeResult, str | None] | None:
+    """`service.replay_consume` under the same limits as `consume_within_limits`: refused when
+    over the limit, and a reused idempotency key counts as a failure."""
+    limiter.check(tenant_id, consumed_by)
+    try:
+        return service.replay_consume(token, tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
+                                      idempotency_key=idempotency_key)
+    except IdempotencyConflictError:
+        _count_failure(limiter, bus, tenant_id, consumed_by)
+        raise
 
 
 def _count_failure(limiter: FailureLimiter, bus: EventBus, tenant_id: str, consumed_by: str | None) -> None:

@@ -86,7 +86,8 @@ end
 # or 'conflict_token', 'conflict_caller', 'conflict_ir'.
 # KEYS: approval, due, finished, outbox stream, idempotency key.
 # ARGV: tenant, ir_hash, now_us, has_by, by, max_mismatches, event_id, event_tenant, type, critical, body, id,
-#       outbox retention in ms, has_key, prefix, idempotency key reference (the KEYS[5] suffix)
+#       outbox retention in ms, has_key, prefix, idempotency key reference (the KEYS[5] suffix),
+#       the execution gate's answer to keep beside the key ('' for none)
 CONSUME = _COMMON + _APPEND_FN + """
 local key, now, id = KEYS[1], ARGV[3], ARGV[12]
 if ARGV[14] == '1' then
@@ -131,6 +132,7 @@ if ARGV[14] == '1' then
   -- bound in this script, with the consume: lives exactly as long as the approval's key
   redis.call('SET', KEYS[5], id, 'PX', math.max(1, redis.call('PTTL', key)))
   redis.call('HSET', key, 'consume_ref', ARGV[16])
+  if ARGV[17] ~= '' then redis.call('HSET', key, 'consume_answer', ARGV[17]) end
 end
 finish(key, id, now)
 append(KEYS[4], ARGV[13], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])

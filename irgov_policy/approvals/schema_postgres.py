@@ -73,6 +73,8 @@ POSTGRES_COMPONENTS: tuple[Component, ...] = (
              "ALTER TABLE irgov_approvals ADD COLUMN IF NOT EXISTS consume_key TEXT;\n"
              "CREATE UNIQUE INDEX IF NOT EXISTS irgov_approvals_consume_key ON irgov_approvals "
              "(tenant_id, consume_key) WHERE consume_key IS NOT NULL"),
+        Step(4, "the execution gate's answer beside its consume's idempotency key, replayed to a retry",
+             "ALTER TABLE irgov_approvals ADD COLUMN IF NOT EXISTS consume_answer TEXT"),
     )),
     Component("ledger", (
         Step(1, "decisions, submitters and approval requests", LEDGER_SCHEMA),

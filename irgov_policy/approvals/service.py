@@ -50,7 +50,7 @@ from .records import (
     validate_ttl,
 )
 from .sealing import seal_token, unseal_token
-from .store import ApprovalStore
+from .store import ApprovalStore, check_replay
 from .tokens import ApprovalToken, KeyRing, is_well_formed_token, new_token
 
 __all__ = ["ApprovalPage", "ApprovalService"]
@@ -261,7 +261,8 @@ class ApprovalService:
     # -- consume -----------------------------------------------------------------------------
 
     def consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
-                idempotency_key: str | None = None) -> ConsumeResult:
+                idempotency_key: str | None = None,
+                answer: Callable[[ConsumeResult], str | None] | None = None) -> ConsumeResult:
         """Consume `token` for `tenant_id` and `ir_hash`. Exactly one call ever succeeds per token.
 
         A token of another tenant is reported as `token_not_found` to the caller (it learns
@@ -271,7 +272,11 @@ class ApprovalService:
         transaction, for as long as the approval is kept: a retry with the same key, token,
         caller and IR hash (after a crash, a timeout, a lost answer) gets the same success
         again, with nothing written and no event; the same key with another token, caller or
-        IR hash raises `IdempotencyConflictError`."""
+        IR hash raises `IdempotencyConflictError`.
+
+        `answer`, with a key, is called with the success this consume would return, before the
+        store is touched; the text it returns (the execution gate's whole answer) is kept in the
+        same transaction as the consume and the key, for `replay_consume`."""
         check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
         self._check_ir_hash(ir_hash)
         check_text("consumed_by", consumed_by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
@@ -304,9 +309,13 @@ class ApprovalService:
             "time_to_consume_seconds": max(0, now_us - record.created_us) // 1_000_000,  # whole seconds
             "was_expired": False,
         }, tenant_id=record.tenant_id, correlation_id=record.correlation_id, now=now)
+        recorded = None
+        if answer is not None and idempotency_key is not None:
+            recorded = answer(ConsumeResult(True, ApprovalStatus.CONSUMED, None, record.approval_id))
         outcome = self.store.consume(record.approval_id, tenant_id=tenant_id, ir_hash=ir_hash, now_us=now_us,
                                      consumed_by=consumed_by, event=consumed_event,
-                                     max_mismatches=self.max_mismatches, idempotency_key=idempotency_key)
+                                     max_mismatches=self.max_mismatches, idempotency_key=idempotency_key,
+                                     answer=recorded)
         after = outcome.record or record
         if outcome.replayed:
             # The first answer again: that consume's event is on record already.
@@ -343,6 +352,28 @@ class ApprovalService:
                                           attempted_by=consumed_by, approval_id=record.approval_id, now=now,
                                           extra=extra, correlation_id=record.correlation_id))
         return ConsumeResult(False, after.status, reason, record.approval_id)
+
+    def replay_consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None,
+                       idempotency_key: str) -> tuple[ConsumeResult, str | None] | None:
+        """The first success of the consume `idempotency_key` is bound to, when this call is that
+        consume again (same token, caller and IR hash), with the answer recorded beside it (None
+        when none was); None when the key is bound to nothing kept or the token is unknown (a
+        consume then answers as without a key). The key bound to another consume raises
+        `IdempotencyConflictError`. Reads only: nothing written, no event."""
+        check_text("tenant_id", tenant_id, max_length=MAX_TENANT_LENGTH)
+        self._check_ir_hash(ir_hash)
+        check_text("consumed_by", consumed_by, max_length=MAX_PRINCIPAL_LENGTH, optional=True)
+        check_idempotency_key(idempotency_key)
+        bound = self.store.bound_consume(tenant_id, idempotency_key)
+        if bound is None or not is_well_formed_token(token):
+            return None
+        keyring = self._keyring()
+        record = self.store.find_by_digests([d for _, d in keyring.candidate_digests(token)])
+        if record is None or not keyring.matches(token, record.token_kid, record.token_digest):
+            return None
+        check_replay(idempotency_key, bound[0], approval_id=record.approval_id, consumed_by=consumed_by,
+                     ir_hash=ir_hash)
+        return ConsumeResult(True, ApprovalStatus.CONSUMED, None, record.approval_id), bound[1]
 
     # -- reading and housekeeping ------------------------------------------------------------
 
@@ -459,9 +490,10 @@ class ApprovalService:
                                        created_by=created_by, reason=reason, correlation_id=correlation_id)
 
     async def aconsume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None = None,
-                       idempotency_key: str | None = None) -> ConsumeResult:
+                       idempotency_key: str | None = None,
+                       answer: Callable[[ConsumeResult], str | None] | None = None) -> ConsumeResult:
         return await asyncio.to_thread(self.consume, token, tenant_id=tenant_id, ir_hash=ir_hash,
-                                       consumed_by=consumed_by, idempotency_key=idempotency_key)
+                                       consumed_by=consumed_by, idempotency_key=idempotency_key, answer=answer)
 
     async def aget(self, approval_id: str, tenant_id: str) -> Approval | None:
         return await asyncio.to_thread(self.get, approval_id, tenant_id)

@@ -61,12 +61,19 @@ class ApprovalStore(Protocol):
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
                 consumed_by: str | None, event: Event, max_mismatches: int,
-                idempotency_key: str | None = None) -> ConsumeOutcome:
+                idempotency_key: str | None = None, answer: str | None = None) -> ConsumeOutcome:
         """The consume rules (`decide_consume`) in one atomic unit; on success `event` is recorded
         in the outbox and `idempotency_key`, when given, bound to this consume for `tenant_id`
-        as long as the approval is kept. A key already bound is looked up first: the same
-        approval, caller and IR hash is `ConsumeOutcome(replayed=True)` with nothing written;
-        anything else raises `IdempotencyConflictError` (`check_replay`)."""
+        as long as the approval is kept, with `answer` (the execution gate's answer, text) beside
+        it. A key already bound is looked up first: the same approval, caller and IR hash is
+        `ConsumeOutcome(replayed=True)` with nothing written; anything else raises
+        `IdempotencyConflictError` (`check_replay`)."""
+        ...
+
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> tuple[ApprovalRecord, str | None] | None:
+        """The approval a consume with `idempotency_key` consumed for `tenant_id`, and the answer
+        recorded with that consume (None when it was made without one); None when the key is
+        bound to nothing kept. Reads only."""
         ...
 
     def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]: ...

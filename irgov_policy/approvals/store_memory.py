@@ -33,6 +33,8 @@ class MemoryApprovalStore:
         #: (tenant, idempotency key) -> approval id, for consumes made with a key; and back
         self._consume_keys: dict[tuple[str, str], str] = {}
         self._key_of: dict[str, tuple[str, str]] = {}
+        #: approval id -> the gate's answer recorded with its keyed consume
+        self._answers: dict[str, str] = {}
         self._ledger = MemoryLedger(self._lock)
         self.ledger: Ledger = self._ledger
 
@@ -109,7 +111,7 @@ class MemoryApprovalStore:
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
                 consumed_by: str | None, event: Event, max_mismatches: int,
-                idempotency_key: str | None = None) -> ConsumeOutcome:
+                idempotency_key: str | None = None, answer: str | None = None) -> ConsumeOutcome:
         with self._lock:
             if idempotency_key is not None:
                 bound = self._consume_keys.get((tenant_id, idempotency_key))
@@ -125,7 +127,15 @@ class MemoryApprovalStore:
             if decision[0] is None and idempotency_key is not None:
                 self._consume_keys[(tenant_id, idempotency_key)] = approval_id
                 self._key_of[approval_id] = (tenant_id, idempotency_key)
+                if answer is not None:
+                    self._answers[approval_id] = answer
             return outcome(decision)
+
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> tuple[ApprovalRecord, str | None] | None:
+        with self._lock:
+            bound = self._consume_keys.get((tenant_id, idempotency_key))
+            record = None if bound is None else self._records.get(bound)
+            return None if record is None else (record, self._answers.get(record.approval_id))
 
     def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
         with self._lock:
@@ -181,6 +191,7 @@ class MemoryApprovalStore:
                 key = self._key_of.pop(record.approval_id, None)
                 if key is not None:
                     self._consume_keys.pop(key, None)
+                self._answers.pop(record.approval_id, None)
             pending = {r.approval_id for r in self._records.values() if r.status is ApprovalStatus.PENDING}
             self._ledger.purge_locked(cutoff_us, pending)
             return len(gone)

@@ -214,6 +214,12 @@ class PostgresApprovalStore:
             row = conn.execute(_SELECT + " WHERE approval_id = %s", (approval_id,)).fetchone()
         return _row_to_record(row) if row else None
 
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> tuple[ApprovalRecord, str | None] | None:
+        with self._transaction("find a consume's idempotency key") as conn:
+            row = conn.execute(_SELECT.replace(" FROM", ", consume_answer FROM", 1)
+                               + " WHERE tenant_id = %s AND consume_key = %s", (tenant_id, idempotency_key)).fetchone()
+        return (_row_to_record(row[:-1]), row[-1]) if row else None
+
     def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None:
         if not digests:
             return None
@@ -223,7 +229,7 @@ class PostgresApprovalStore:
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
                 consumed_by: str | None, event: Event, max_mismatches: int,
-                idempotency_key: str | None = None) -> ConsumeOutcome:
+                idempotency_key: str | None = None, answer: str | None = None) -> ConsumeOutcome:
         def replay() -> ConsumeOutcome | None:
             if idempotency_key is None:
                 return None
@@ -234,23 +240,24 @@ class PostgresApprovalStore:
                 ir_hash=ir_hash)
 
         with self._transaction("consume an approval") as conn:
-            answer = replay()
-            if answer is not None:
-                return answer
-            # The key is bound in the consume's own transaction: a crash after the commit and
-            # before the answer leaves a retry with the key its success to replay.
+            replayed = replay()
+            if replayed is not None:
+                return replayed
+            # The key (and the gate's answer) is bound in the consume's own transaction: a crash
+            # after the commit and before the answer leaves a retry its success to replay.
             row = conn.execute(
                 "UPDATE irgov_approvals SET status = 'consumed', consumed_us = %s, consumed_by = %s, "
-                "finished_us = %s, consume_key = %s WHERE approval_id = %s AND tenant_id = %s AND ir_hash = %s "
-                "AND status = 'pending' AND expires_us > %s" + _RETURNING,
-                (now_us, consumed_by, now_us, idempotency_key, approval_id, tenant_id, ir_hash, now_us)).fetchone()
+                "finished_us = %s, consume_key = %s, consume_answer = %s WHERE approval_id = %s AND tenant_id = %s "
+                "AND ir_hash = %s AND status = 'pending' AND expires_us > %s" + _RETURNING,
+                (now_us, consumed_by, now_us, idempotency_key, None if idempotency_key is None else answer,
+                 approval_id, tenant_id, ir_hash, now_us)).fetchone()
             if row is not None:
                 append_event_in_transaction(conn, self.schema, event)
                 return ConsumeOutcome(None, _row_to_record(row))
             # A retry racing its own first attempt waited on the row lock and sees it committed.
-            answer = replay()
-            if answer is not None:
-                return answer
+            replayed = replay()
+            if replayed is not None:
+                return replayed
             # Not consumable: say why with the row locked, and record what follows from it
             # (a first expiry, a counted mismatch, a revocation).
             row = conn.execute(_SELECT + " WHERE approval_id = %s FOR UPDATE", (approval_id,)).fetchone()

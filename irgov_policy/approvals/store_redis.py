@@ -8,7 +8,8 @@ retention (a relay must import them within it). Per-tenant indexes are sorted se
 `created_us:approval_id` members trimmed on every create (older than the longest possible life of
 a key, or beyond `index_max` entries), so they never grow without bound.
 
-Layout under the key prefix `P` (default `irgov:`): `P approval:<id>` (hash), `P token:<digest>`
+Layout under the key prefix `P` (default `irgov:`): `P approval:<id>` (hash; its
+`consume_answer` field holds the execution gate's answer of a keyed consume), `P token:<digest>`
 (approval id), `P tenant:<tenant>` (index), `P due` (pending ids by expiry), `P finished`
 (finished ids by finish time), `P consumekey:<sha256 of tenant and key>` (the approval a consume
 with that idempotency key consumed, as long as the approval's key lives). Scripts derive a few keys from the prefix, so the store needs a
@@ -57,6 +58,12 @@ _CONFLICTS = {"conflict_token": "to consume another approval token", "conflict_c
 _INT_FIELDS = {"created_us", "expires_us", "consumed_us", "revoked_us", "expired_us", "finished_us", "mismatches"}
 
 
+
+
+def _key_ref(tenant_id: str, idempotency_key: str) -> str:
+    """The name suffix of a consume's key: a digest of (tenant, key), bounded, and no tenant or
+    key text can make two pairs collide on one name."""
+    return hashlib.sha256(f"{len(tenant_id)}:{tenant_id}:{idempotency_key}".encode()).hexdigest()
 
 
 def _parse_positive_int(name: str, text: str) -> int:
@@ -260,11 +267,8 @@ class RedisApprovalStore:
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
                 consumed_by: str | None, event: Event, max_mismatches: int,
-                idempotency_key: str | None = None) -> ConsumeOutcome:
-        # The key's name is a digest of (tenant, key): bounded, and no tenant or key text can
-        # make two pairs collide on one name.
-        ref = "-" if idempotency_key is None else hashlib.sha256(
-            f"{len(tenant_id)}:{tenant_id}:{idempotency_key}".encode()).hexdigest()
+                idempotency_key: str | None = None, answer: str | None = None) -> ConsumeOutcome:
+        ref = "-" if idempotency_key is None else _key_ref(tenant_id, idempotency_key)
         reply = self._call(
             "consume an approval", self._consume,
             keys=[self._key("approval", approval_id), self._key("due"), self._key("finished"),
@@ -272,7 +276,7 @@ class RedisApprovalStore:
             args=[tenant_id, ir_hash, now_us, "1" if consumed_by is not None else "0", consumed_by or "",
                   max_mismatches, event.id, event.tenant_id or "", event.type, "1" if event.critical else "0",
                   event.to_json(), approval_id, self.retention_seconds * 1000,
-                  "0" if idempotency_key is None else "1", self.prefix, ref],
+                  "0" if idempotency_key is None else "1", self.prefix, ref, answer or ""],
         )
         word, expired_now, revoked_now = reply[0], reply[1] == "1", reply[2] == "1"
         if word in _CONFLICTS:
@@ -282,6 +286,16 @@ class RedisApprovalStore:
             return ConsumeOutcome(None, record, replayed=True)
         reason = None if word == "ok" else ConsumeReason(word)
         return ConsumeOutcome(reason, record, expired_now, revoked_now)
+
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> tuple[ApprovalRecord, str | None] | None:
+        # Two reads: the key and the approval's hash are written by one script and die together.
+        bound = self._call("read a consume's idempotency key", self._client.get,
+                           self._key("consumekey", _key_ref(tenant_id, idempotency_key)))
+        if not bound:
+            return None
+        mapping = self._call("read an approval", self._client.hgetall, self._key("approval", bound))
+        record = self._decode_hash(mapping)
+        return None if record is None else (record, mapping.get("consume_answer"))
 
     def expire(self, approval_id: str, now_us: int) -> tuple[ApprovalRecord | None, bool]:
         reply = self._call("expire an approval", self._expire,

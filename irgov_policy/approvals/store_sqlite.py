@@ -265,6 +265,11 @@ class SQLiteApprovalStore:
         rows = self._read(_SELECT + " WHERE approval_id = ?", (approval_id,))
         return _row_to_record(rows[0]) if rows else None
 
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> tuple[ApprovalRecord, str | None] | None:
+        rows = self._read(_SELECT.replace(" FROM", ", consume_answer FROM", 1)
+                          + " WHERE tenant_id = ? AND consume_key = ?", (tenant_id, idempotency_key))
+        return (_row_to_record(rows[0][:-1]), rows[0][-1]) if rows else None
+
     def find_by_digests(self, digests: Sequence[str]) -> ApprovalRecord | None:
         if not digests:
             return None
@@ -274,7 +279,7 @@ class SQLiteApprovalStore:
 
     def consume(self, approval_id: str, *, tenant_id: str, ir_hash: str, now_us: int,
                 consumed_by: str | None, event: Event, max_mismatches: int,
-                idempotency_key: str | None = None) -> ConsumeOutcome:
+                idempotency_key: str | None = None, answer: str | None = None) -> ConsumeOutcome:
         try:
             with self._write() as conn:
                 if idempotency_key is not None:
@@ -284,13 +289,14 @@ class SQLiteApprovalStore:
                     if bound is not None:
                         return check_replay(idempotency_key, _row_to_record(bound), approval_id=approval_id,
                                             consumed_by=consumed_by, ir_hash=ir_hash)
-                # The key is bound in the consume's own transaction: a crash after the commit
-                # and before the answer leaves a retry with the key its success to replay.
+                # The key (and the gate's answer) is bound in the consume's own transaction: a
+                # crash after the commit and before the answer leaves a retry its success to replay.
                 cursor = conn.execute(
                     "UPDATE irgov_approvals SET status = 'consumed', consumed_us = ?, consumed_by = ?, "
-                    "finished_us = ?, consume_key = ? WHERE approval_id = ? AND tenant_id = ? AND ir_hash = ? "
-                    "AND status = 'pending' AND expires_us > ?",
-                    (now_us, consumed_by, now_us, idempotency_key, approval_id, tenant_id, ir_hash, now_us),
+                    "finished_us = ?, consume_key = ?, consume_answer = ? WHERE approval_id = ? AND tenant_id = ? "
+                    "AND ir_hash = ? AND status = 'pending' AND expires_us > ?",
+                    (now_us, consumed_by, now_us, idempotency_key, None if idempotency_key is None else answer,
+                     approval_id, tenant_id, ir_hash, now_us),
                 )
                 if cursor.rowcount == 1:
                     append_event_in_transaction(conn, event)

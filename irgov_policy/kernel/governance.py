@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from .._version import __version__
 from ..approvals import ApprovalService, ApprovalSweeper, ConsumeResult
 from ..approvals.ledger_records import DecisionEntry, Ledger
-from ..approvals.limits import FailureLimiter, consume_within_limits
+from ..approvals.limits import FailureLimiter, consume_within_limits, replay_within_limits
 from ..approvals.sweeper import SWEEPER_LEASE
 from ..audit import DiffAuditResult
 from ..audit import audit as run_audit
@@ -37,7 +37,7 @@ from ..errors import (
     StoreTimeoutError,
 )
 from ..events import EventBus, format_timestamp
-from ..hashing import HashRegistry
+from ..hashing import HashRegistry, ir_hash
 from ..model import IR, parse_dag_nodes
 from ..observability import metrics, tracing
 from ..policy.active import ReloadResult
@@ -46,6 +46,7 @@ from ..policy.evaluator import PolicyEngine, publish_decision
 from ..policy.inventory import packs_in_force
 from ..storage.leases import Lease, lease_for
 from .build import build_parts, resolve_config
+from .gate_replay import dag_fingerprint, record_answer, replayed_answer
 from .health import HealthProbe
 from .packs import PackLifecycle
 from .request_details import DEFAULT_STEPS_PAGE, RequestDetails, decision_snapshot, summary_of
@@ -263,13 +264,14 @@ class Governance(ApprovalRequests):
                              idempotency_key=idempotency_key)
 
     def _consume(self, token: str, *, tenant_id: str, ir_hash: str, consumed_by: str | None,
-                 idempotency_key: str | None) -> ConsumeResult:
+                 idempotency_key: str | None,
+                 answer: Callable[[ConsumeResult], str | None] | None = None) -> ConsumeResult:
         # Every consume, direct or through the gate, counts against the failed-consume limits.
         with tracing.span("consume", {"irgov.tenant_id": tenant_id, "irgov.ir_hash": ir_hash}) as span:
             try:
                 result = consume_within_limits(self.consume_limiter, self.approvals, self.bus, token,
                                                tenant_id=tenant_id, ir_hash=ir_hash, consumed_by=consumed_by,
-                                               idempotency_key=idempotency_key)
+                                               idempotency_key=idempotency_key, answer=answer)
             except RateLimitedError:
                 metrics.consume_failure("rate_limited")
                 tracing.set_attributes(span, success=False, reason="rate_limited")
@@ -310,7 +312,12 @@ class Governance(ApprovalRequests):
         `RateLimitedError` when the tenant or the caller is over the failed-consume limit,
         `StoreTimeoutError` when the approval store did not answer in time (the consume may or
         may not have happened: retry, with `idempotency_key` to be answered as the first time)
-        and `IdempotencyConflictError` for a key used by another consume (`consume`).
+        and `IdempotencyConflictError` for a key used by another consume (`consume`) or, here,
+        for another DAG.
+
+        With `idempotency_key`, the answer of a call that consumes is recorded with the consume,
+        and a retry (same key, token, caller, IR and DAG) returns it unchanged without judging
+        anything or publishing any event (`gate_replay`, docs/approvals.md "Retrying the gate").
 
         The approval is consumed last, so a refused DAG does not burn a human's approval."""
         try:
@@ -339,6 +346,10 @@ class Governance(ApprovalRequests):
             parsed = engine.parse(source)
         except (IRInputError, ValueError) as exc:
             unreadable = exc
+        if parsed is not None and approval_token is not None and idempotency_key is not None:
+            replayed = self._replayed(parsed, dag_nodes, approval_token, executed_by, idempotency_key)
+            if replayed is not None:
+                return replayed
         decision = self._validate(source if parsed is None else parsed, submitted_by=executed_by,
                                   repeat_events=False)
         reasons: list[str] = []
@@ -371,13 +382,63 @@ class Governance(ApprovalRequests):
                 reasons.append("the approval token was not consumed because the execution is refused")
             else:
                 assert tenant is not None and digest is not None
+                # With a key, the answer is built before the consume (with the success it will
+                # have) and committed with it: a retry finds it whole or finds no consume at all.
+                fingerprint = None if idempotency_key is None else dag_fingerprint(dag_nodes)
+                answered: list[tuple[Clearance, str | None]] = []
+
+                def answer(success: ConsumeResult) -> str | None:
+                    clearance = Clearance(True, tenant, digest, decision.status, (), decision, success, result, True)
+                    text = None if fingerprint is None else record_answer(fingerprint, clearance)
+                    answered.append((clearance, text))
+                    return text
+
                 consumed = self._consume(approval_token, tenant_id=tenant, ir_hash=digest, consumed_by=executed_by,
-                                         idempotency_key=idempotency_key)
+                                         idempotency_key=idempotency_key, answer=answer)
+                if consumed.success and answered and answered[-1][0].approval == consumed:
+                    assert idempotency_key is not None
+                    return self._answer_in_store(tenant, idempotency_key, *answered[-1], fingerprint)
                 if not consumed.success:
                     reason = consumed.reason.value if consumed.reason is not None else "unknown"
                     reasons.append(f"the approval token was refused: `{reason}`")
         return Clearance(not reasons, tenant, digest, decision.status, tuple(reasons), decision, consumed, result,
                          required)
+
+    def _replayed(self, ir: IR, dag_nodes: Sequence[Any] | Mapping[str, Any], approval_token: str,
+                  executed_by: str | None, idempotency_key: str) -> Clearance | None:
+        """The recorded first answer of the gate when this call is its retry; None to judge the
+        call (the key bound to nothing, or to a consume that recorded no gate answer)."""
+        digest = ir_hash(ir, self.engine.hash_algorithm)
+        found = replay_within_limits(self.consume_limiter, self.approvals, self.bus, approval_token,
+                                     tenant_id=ir.tenant_id, ir_hash=digest, consumed_by=executed_by,
+                                     idempotency_key=idempotency_key)
+        if found is None:
+            return None
+        consumed, text = found
+        if text is None:
+            # Bound by `POST /approvals/consume` or by a version that kept no gate answer: the
+            # decision and the audit run again (with their events, as a first judgement), and
+            # the consume replays; nothing is allowed that this call did not audit.
+            logger.info("approval %s: idempotency key bound to a consume without a gate answer: judged again",
+                        consumed.approval_id)
+            return None
+        logger.info("approval %s: execution gate answer replayed for its idempotency key", consumed.approval_id)
+        return replayed_answer(text, dag_fingerprint(dag_nodes), key=idempotency_key,
+                               approval_id=consumed.approval_id)
+
+    def _answer_in_store(self, tenant_id: str, idempotency_key: str, clearance: Clearance, text: str | None,
+                         fingerprint: str | None) -> Clearance:
+        """After a keyed consume succeeded: the answer the store kept for the key. It is this
+        call's own unless a concurrent attempt with the same key committed first (this consume
+        then replayed that one), in which case both callers get the one recorded answer."""
+        try:
+            bound = self.approvals.store.bound_consume(tenant_id, idempotency_key)
+        except StoreError as exc:  # the consume stands; this call's answer is as true
+            logger.warning("cannot read back the answer kept for an idempotency key: %s", exc)
+            return clearance
+        if bound is None or bound[1] is None or bound[1] == text:
+            return clearance
+        return replayed_answer(bound[1], fingerprint, key=idempotency_key, approval_id=bound[0].approval_id)
 
     # -- information -------------------------------------------------------------------------
 

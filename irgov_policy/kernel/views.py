@@ -5,14 +5,16 @@ and a grant's token appears in `to_dict` (its one delivery) but never in its `re
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..approvals import Approval, ApprovalToken, ConsumeResult
+from ..approvals import Approval, ApprovalStatus, ApprovalToken, ConsumeReason, ConsumeResult
 from ..approvals.ledger_records import ApprovalRequest, DecisionEntry, RequestState
 from ..audit import DiffAuditResult
 from ..events import format_timestamp
+from ..events.envelope import parse_timestamp
 from ..policy.decision import Decision
 
 __all__ = ["ApprovalRequestView", "Clearance", "Grant", "format_us"]
@@ -95,8 +97,29 @@ class Clearance:
     audit: DiffAuditResult | None = None
     approval_required: bool = False
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the first answer as it was recorded, when this clearance is its replay (an idempotent
+    #: retry of the gate): `to_dict` is that answer unchanged; `decision` and `audit` are not
+    #: rebuilt from it (they are None), the other fields are read from it
+    recorded: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def replay_of(cls, recorded: dict[str, Any]) -> Clearance:
+        """The clearance a recorded answer (`to_dict` of the first one) stands for. Raises
+        `KeyError`, `TypeError` or `ValueError` for a record not of that shape."""
+        approval = recorded["approval"]
+        consumed = None if approval is None else ConsumeResult(
+            bool(approval["success"]), None if approval["status"] is None else ApprovalStatus(approval["status"]),
+            None if approval["reason"] is None else ConsumeReason(approval["reason"]), approval["approval_id"])
+        reasons = recorded["reasons"]
+        if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+            raise TypeError("`reasons` is not a list of strings")
+        return cls(recorded["allowed"] is True, recorded["tenant_id"], recorded["ir_hash"], recorded["status"],
+                   tuple(reasons), None, consumed, None, recorded["approval_required"] is True,
+                   parse_timestamp(recorded["checked_at"]), recorded)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.recorded is not None:
+            return copy.deepcopy(self.recorded)
         return {
             "allowed": self.allowed,
             "tenant_id": self.tenant_id,

@@ -7,15 +7,18 @@ refused with `IdempotencyConflictError`, never a success."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from kernel.flows import ESCALATE_IR, PASS_IR, dag_for
 
-from irgov_policy.approvals import ApprovalService, ApprovalStatus, ConsumeReason, open_store
+from irgov_policy.approvals import ApprovalService, ApprovalStatus, ConsumeReason, KeyRing, open_store
 from irgov_policy.errors import ApprovalError, IdempotencyConflictError
 from irgov_policy.events import MemorySink
+from irgov_policy.kernel import Governance
 
 from .helpers import H1, H2, Clock, assert_events_valid, make_service
 
@@ -166,3 +169,207 @@ def test_keys_are_bounded_visible_ascii_and_never_token_shaped(
     assert "irgap_" not in str(caught.value)
     assert service.get(approval.approval_id, "acme").status is ApprovalStatus.PENDING  # type: ignore[union-attr]
     assert sink.types() == ["ir.approval_created"]
+
+
+# -- the execution gate: a retry of `authorize_execution` with its key is the first answer again ----
+
+
+class GateEnv:
+    """Kernels on one store: `open()` is a new process on the same state (a restart) where the
+    store is durable, the same kernel for memory; every event any of them published is kept."""
+
+    def __init__(self, store_url: str) -> None:
+        self.sink = MemorySink()
+        self.settings: dict[str, Any] = {"environ": {}, "approval_store": store_url, "outbox": "memory:",
+                                         "approval_key": KeyRing.generate("k1").to_text(), "sinks": [self.sink]}
+        self.first = Governance.from_config(**self.settings)
+        self.kernels = [self.first]
+
+    def open(self) -> Governance:
+        if self.settings["approval_store"].startswith("memory:"):
+            return self.first
+        kernel = Governance.from_config(**self.settings)
+        self.kernels.append(kernel)
+        return kernel
+
+    def granted_token(self, doc: dict[str, Any]) -> str:
+        decision = self.first.validate(doc, submitted_by="sam")
+        request_id = self.first.request_approval(decision, "rita").request.request_id
+        return str(self.first.grant(request_id, "bob", "t1").token)
+
+    def events(self, event_type: str | None = None) -> list[str]:
+        """Distinct event ids published so far (delivery is at-least-once: ids, not deliveries)."""
+        for kernel in self.kernels:
+            kernel.flush()
+        return sorted({e.id for e in self.sink.events if event_type is None or e.type == event_type})
+
+    def close(self) -> None:
+        for kernel in self.kernels:
+            kernel.close()
+
+
+@pytest.fixture
+def gate(store_url: str) -> Iterator[GateEnv]:
+    env = GateEnv(store_url)
+    yield env
+    env.close()
+
+
+class GarblesTheAnswer:
+    """The store as it is, except that the gate answer it kept reads back damaged."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def bound_consume(self, tenant_id: str, idempotency_key: str) -> Any:
+        bound = self._store.bound_consume(tenant_id, idempotency_key)
+        return None if bound is None else (bound[0], None if bound[1] is None else bound[1][:-7])
+
+
+def _canonical(clearance: Any) -> bytes:
+    return json.dumps(clearance.to_dict()).encode()
+
+
+def test_a_gate_retry_replays_the_first_answer_byte_for_byte_with_no_event(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    first = gate.first.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                           idempotency_key=KEY)
+    assert first.allowed and first.approval is not None and first.approval.success, first.reasons
+    published = gate.events()
+    assert len(gate.events("ir.dag_diff_ok")) == 1
+    retried = gate.open()
+    again = retried.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                        idempotency_key=KEY)
+    assert _canonical(again) == _canonical(first), "the same answer, checked_at included"
+    assert again.checked_at == first.checked_at and again.allowed and again.approval == first.approval
+    third = retried.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                        idempotency_key=KEY)
+    assert _canonical(third) == _canonical(first)
+    assert gate.events() == published, "a replay publishes no event of any kind"
+    assert len(gate.events("ir.dag_diff_ok")) == 1 and len(gate.events("ir.approval_consumed")) == 1
+
+
+def test_a_gate_whose_answer_was_lost_is_answered_by_its_record(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    real = gate.first.approvals.store
+    gate.first.approvals.store = LosesTheAnswer(real)  # type: ignore[assignment]
+    lost = gate.first.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                          idempotency_key=KEY)
+    assert not lost.allowed, "the caller never saw a success"
+    gate.first.approvals.store = real  # type: ignore[assignment]
+    published = gate.events()  # `ir.approval_consumed` is in a durable store's outbox, not in memory's
+    again = gate.open().authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                            idempotency_key=KEY)
+    assert again.allowed and again.reasons == () and again.approval is not None and again.approval.success
+    recorded = again.to_dict()
+    assert recorded["audit"]["success"] is True and recorded["decision"]["status"] == "ESCALATE"
+    assert again.checked_at < lost.checked_at, "the answer built before the commit, not a new one"
+    assert gate.events() == published and len(gate.events("ir.dag_diff_ok")) == 1
+
+
+def test_the_gate_key_reused_for_another_dag_caller_or_token_is_refused(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    other_token = gate.granted_token(ESCALATE_IR)
+    assert gate.first.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                          idempotency_key=KEY).allowed
+    published = gate.events()
+    kernel = gate.open()
+    other_dag = {"nodes": dag_for(ESCALATE_IR)}  # the same nodes, another body: not this request
+    with pytest.raises(IdempotencyConflictError, match=f"idempotency key `{KEY}` was used for another dag"):
+        kernel.authorize_execution(ESCALATE_IR, other_dag, token, executed_by="sam", idempotency_key=KEY)
+    with pytest.raises(IdempotencyConflictError, match="was used by another caller"):
+        kernel.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="mallory",
+                                   idempotency_key=KEY)
+    with pytest.raises(IdempotencyConflictError, match="was used to consume another approval token"):
+        kernel.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), other_token, executed_by="sam",
+                                   idempotency_key=KEY)
+    assert gate.events() == published, "a refused reuse judges nothing and publishes nothing"
+    assert kernel.approvals.get(kernel.approvals.store.find_by_digests(  # still pending: nothing consumed
+        [d for _, d in kernel.approvals._keyring().candidate_digests(other_token)]).approval_id,  # type: ignore[union-attr]
+        "t1").status is ApprovalStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_a_failed_gate_attempt_never_turns_into_a_success_on_retry(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    tampered = dag_for(ESCALATE_IR)
+    tampered[0]["ir_step_hash"] = dag_for(PASS_IR)[0]["ir_step_hash"]
+    for kernel in (gate.first, gate.open()):
+        refused = kernel.authorize_execution(ESCALATE_IR, tampered, token, executed_by="sam", idempotency_key=KEY)
+        assert not refused.allowed and refused.approval is None
+        assert "the approval token was not consumed because the execution is refused" in refused.reasons
+    assert gate.events("ir.approval_consumed") == []
+    # A refused consume (the token spent under another key) stays refused under its own key.
+    assert gate.first.consume(token, tenant_id="t1", ir_hash=gate.first.validate(ESCALATE_IR).ir_hash,
+                              consumed_by="sam", idempotency_key="direct-1").success
+    for kernel in (gate.first, gate.open()):
+        spent = kernel.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                           idempotency_key=KEY)
+        assert not spent.allowed and spent.reasons == ("the approval token was refused: `already_consumed`",)
+
+
+def test_a_key_bound_by_a_direct_consume_is_judged_again_at_the_gate(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    digest = gate.first.validate(ESCALATE_IR).ir_hash
+    assert gate.first.consume(token, tenant_id="t1", ir_hash=digest, consumed_by="sam", idempotency_key=KEY).success
+    # No gate answer was recorded with that consume: the decision and the audit run (and are
+    # published) as a first judgement, and the consume replays.
+    cleared = gate.open().authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                              idempotency_key=KEY)
+    assert cleared.allowed and cleared.recorded is None and cleared.audit is not None
+    assert len(gate.events("ir.dag_diff_ok")) == 1 and len(gate.events("ir.approval_consumed")) == 1
+    tampered = dag_for(ESCALATE_IR)
+    tampered[0]["ir_step_hash"] = dag_for(PASS_IR)[0]["ir_step_hash"]
+    refused = gate.first.authorize_execution(ESCALATE_IR, tampered, token, executed_by="sam", idempotency_key=KEY)
+    assert not refused.allowed, "nothing is allowed that this call did not audit"
+
+
+def test_a_gate_answer_that_cannot_be_read_is_a_refusal(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    assert gate.first.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                          idempotency_key=KEY).allowed
+    published = gate.events()
+    kernel = gate.open()
+    kernel.approvals.store = GarblesTheAnswer(kernel.approvals.store)  # type: ignore[assignment]
+    refused = kernel.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                         idempotency_key=KEY)
+    assert not refused.allowed
+    assert refused.reasons == (f"authorization failed: idempotency key `{KEY}` is bound to a consume whose "
+                               "recorded answer cannot be read: the approval is spent; ask for a new approval",)
+    assert gate.events() == published
+
+
+class RacedByATwin:
+    """The store as it is, except that just before this consume, a twin attempt with the same key
+    (another kernel: another worker or host) runs the whole gate and commits first."""
+
+    def __init__(self, store: Any, twin: Any) -> None:
+        self._store, self._twin, self.twin_answer = store, twin, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def consume(self, *args: Any, **kwargs: Any) -> Any:
+        if self._twin is not None:
+            twin, self._twin = self._twin, None
+            self.twin_answer = twin()
+        return self._store.consume(*args, **kwargs)
+
+
+def test_two_racing_attempts_with_one_key_get_the_one_recorded_answer(gate: GateEnv) -> None:
+    token = gate.granted_token(ESCALATE_IR)
+    other = gate.open()
+
+    def twin() -> Any:
+        return other.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                         idempotency_key=KEY)
+
+    raced = RacedByATwin(gate.first.approvals.store, twin)
+    gate.first.approvals.store = raced  # type: ignore[assignment]
+    mine = gate.first.authorize_execution(ESCALATE_IR, dag_for(ESCALATE_IR), token, executed_by="sam",
+                                          idempotency_key=KEY)
+    assert raced.twin_answer is not None and raced.twin_answer.allowed
+    assert mine.allowed and _canonical(mine) == _canonical(raced.twin_answer), "the twin's answer, recorded first"
+    assert len(gate.events("ir.approval_consumed")) == 1

@@ -124,7 +124,7 @@ def test_a_v1_sqlite_database_with_data_is_upgraded_at_start_up(tmp_path: Path) 
     conn = sqlite3.connect(path)
     history = conn.execute("SELECT component, version FROM irgov_schema_history ORDER BY component, version").fetchall()
     conn.close()
-    assert history == [("approvals", 2), ("approvals", 3), ("ledger", 2), ("ledger", 3), ("ledger", 4),
+    assert history == [("approvals", 2), ("approvals", 3), ("approvals", 4), ("ledger", 2), ("ledger", 3), ("ledger", 4),
                        ("outbox", 1)]  # applied
 
 
@@ -133,7 +133,7 @@ def test_sqlite_without_auto_migrate_refuses_then_db_upgrade_upgrades(tmp_path: 
     path = tmp_path / "a.db"
     token = _make_sqlite_v1(path, key)
     url = f"sqlite:///{path}?auto_migrate=false"
-    with pytest.raises(StoreError, match=r"older schema \(approvals 1 -> 3, ledger 1 -> 4, outbox 0 -> 1\): "
+    with pytest.raises(StoreError, match=r"older schema \(approvals 1 -> 4, ledger 1 -> 4, outbox 0 -> 1\): "
                                          r"run `irgov db upgrade`") as info:
         open_store(url)
     assert "\n" not in str(info.value)
@@ -142,7 +142,7 @@ def test_sqlite_without_auto_migrate_refuses_then_db_upgrade_upgrades(tmp_path: 
     outbox = f"sqlite:///{tmp_path / 'outbox.db'}"
     status = _cli("db", "status", "--store", url, "--outbox", outbox)
     assert status.exit_code == 2, status.output
-    assert "approvals  version 1, this version writes 3: upgrade needed" in status.output
+    assert "approvals  version 1, this version writes 4: upgrade needed" in status.output
     assert "relay      version 0, this version writes 2: not created" in status.output
     assert not (tmp_path / "outbox.db").exists()  # status changes nothing
 
@@ -151,7 +151,8 @@ def test_sqlite_without_auto_migrate_refuses_then_db_upgrade_upgrades(tmp_path: 
     assert "approvals -> version 2: approvals carry the IR's request id" in upgrade.output
     assert "ledger -> version 4" in upgrade.output and "approvals -> version 1" not in upgrade.output
     assert "approvals -> version 3: a consume's idempotency key" in upgrade.output
-    assert "relay -> version 2" in upgrade.output and upgrade.output.rstrip().endswith("9 step(s) applied")
+    assert "approvals -> version 4: the execution gate's answer" in upgrade.output
+    assert "relay -> version 2" in upgrade.output and upgrade.output.rstrip().endswith("10 step(s) applied")
     assert _versions(path) == LATEST
     again = _cli("db", "upgrade", "--store", url, "--outbox", outbox)
     assert again.exit_code == 0 and again.output.rstrip().endswith("already up to date")
@@ -259,7 +260,7 @@ def test_a_new_postgres_schema_is_created_at_the_latest_version(postgres_schema_
 def test_a_v1_postgres_schema_is_refused_until_db_upgrade(postgres_schema_url: str) -> None:
     key = KeyRing.generate()
     token = _make_postgres_v1(postgres_schema_url, key)
-    with pytest.raises(StoreError, match=r"older schema \(approvals 1 -> 3, ledger 1 -> 4\): run `irgov db "
+    with pytest.raises(StoreError, match=r"older schema \(approvals 1 -> 4, ledger 1 -> 4\): run `irgov db "
                                          r"upgrade`, or set `auto_migrate=true` on the store's address") as info:
         open_store(postgres_schema_url)
     assert "\n" not in str(info.value)
@@ -272,11 +273,12 @@ def test_a_v1_postgres_schema_is_refused_until_db_upgrade(postgres_schema_url: s
     lines = [line for line in upgrade.output.splitlines() if "-> version" in line]
     assert [line.split(": ", 1)[1].split(":")[0] for line in lines] == ["approvals -> version 2",
                                                                         "approvals -> version 3",
+                                                                        "approvals -> version 4",
                                                                         "ledger -> version 2",
                                                                         "ledger -> version 3",
                                                                         "ledger -> version 4"]
-    assert upgrade.output.rstrip().endswith("5 step(s) applied")
-    assert _pg_versions(postgres_schema_url) == {"approvals": 3, "ledger": 4, "outbox": 1}
+    assert upgrade.output.rstrip().endswith("6 step(s) applied")
+    assert _pg_versions(postgres_schema_url) == {"approvals": 4, "ledger": 4, "outbox": 1}
     assert _cli("db", "status", "--store", postgres_schema_url, "--outbox", "memory://").exit_code == 0
 
     store = open_store(postgres_schema_url)
@@ -296,14 +298,14 @@ def test_auto_migrate_upgrades_a_v1_postgres_schema_at_start_up(postgres_schema_
     token = _make_postgres_v1(postgres_schema_url, key)
     store = open_store(postgres_schema_url + "&auto_migrate=true")
     try:
-        assert _pg_versions(postgres_schema_url) == {"approvals": 3, "ledger": 4, "outbox": 1}
+        assert _pg_versions(postgres_schema_url) == {"approvals": 4, "ledger": 4, "outbox": 1}
         assert ApprovalService(store, key).consume(token, tenant_id="acme", ir_hash=H1).success
     finally:
         store.close()
     with _admin(postgres_schema_url) as conn:
         history = conn.execute(f'SELECT component, version FROM "{_schema(postgres_schema_url)}".'
                                "irgov_schema_history ORDER BY 1, 2").fetchall()
-    assert history == [("approvals", 2), ("approvals", 3), ("ledger", 2), ("ledger", 3), ("ledger", 4)]
+    assert history == [("approvals", 2), ("approvals", 3), ("approvals", 4), ("ledger", 2), ("ledger", 3), ("ledger", 4)]
 
 
 @pytest.mark.postgres

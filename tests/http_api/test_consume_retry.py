@@ -3,19 +3,24 @@ and died before answering; the executor's retry got `already_consumed` and could
 consume was its own. Here a real server (uvicorn) is killed between the commit and the answer, a
 standard `irgov serve` is started on the same state, and the retry with the `Idempotency-Key`
 gets the original success, over `/approvals/consume` and over `/authorize`, with no second
-`ir.approval_consumed`; the key reused by another caller or for another token is a 409."""
+`ir.approval_consumed`; the key reused by another caller or for another token is a 409. The gate's
+retry is its first answer byte for byte (recorded with the consume, `checked_at` included) and
+publishes nothing: one `ir.dag_diff_ok` for the gate, ever."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from kernel.flows import ESCALATE_IR, dag_for, ir
+
+from irgov_policy.events.envelope import parse_timestamp
 
 from .conftest import API_KEYS, KEYS
 from .live import free_port, running
@@ -50,13 +55,18 @@ def grant(client: httpx.Client, doc: dict[str, Any]) -> tuple[str, str]:
     return granted["token"], decision["ir_hash"]
 
 
-def consumed_events(workdir: Path) -> list[str]:
+def recorded_events(workdir: Path, event_type: str | None = None) -> list[str]:
+    """Distinct ids of the events recorded in the store's and the bus's outboxes."""
     ids: set[str] = set()
     for name in ("approvals.db", "outbox.db"):
         with sqlite3.connect(workdir / ".irgov" / name) as conn:
-            ids |= {r[0] for r in conn.execute("SELECT event_id FROM irgov_outbox WHERE type = ?",
-                                               ("ir.approval_consumed",))}
+            ids |= {r[0] for r in conn.execute("SELECT event_id, type FROM irgov_outbox")
+                    if event_type is None or r[1] == event_type}
     return sorted(ids)
+
+
+def consumed_events(workdir: Path) -> list[str]:
+    return recorded_events(workdir, "ir.approval_consumed")
 
 
 def test_a_retry_after_the_server_died_between_commit_and_answer_gets_the_first_success(tmp_path: Path) -> None:
@@ -78,6 +88,9 @@ def test_a_retry_after_the_server_died_between_commit_and_answer_gets_the_first_
             client.post("/authorize", json=gate, headers=auth("alice", "gate-1"))
         assert process.wait(10) == -9
     assert len(consumed_events(tmp_path)) == 2
+    # The audit ran before the consume and its event was recorded before the commit.
+    assert len(recorded_events(tmp_path, "ir.dag_diff_ok")) == 1
+    restarted_at = datetime.now(UTC)
 
     base, standard = server(tmp_path, crashing=False)
     with standard, httpx.Client(base_url=base, timeout=30) as client:
@@ -90,11 +103,21 @@ def test_a_retry_after_the_server_died_between_commit_and_answer_gets_the_first_
         blind = client.post("/approvals/consume", json=consume, headers=auth("alice")).json()
         assert blind["success"] is False and blind["reason"] == "already_consumed"
 
+        before_gate = recorded_events(tmp_path)
         cleared = client.post("/authorize", json=gate, headers=auth("alice", "gate-1"))
         assert cleared.status_code == 200, cleared.text
         clearance = cleared.json()
         assert clearance["allowed"] is True and clearance["reasons"] == [], clearance
         assert clearance["approval"]["success"] is True and clearance["approval"]["reason"] is None
+        assert clearance["audit"]["success"] is True and clearance["decision"]["status"] == "ESCALATE"
+        # The answer the dead server built before its commit, not a new judgement.
+        assert parse_timestamp(clearance["checked_at"]) < restarted_at
+        gate_again = client.post("/authorize", json=gate, headers=auth("alice", "gate-1"))
+        assert gate_again.content == cleared.content, "the same answer, byte for byte"
+        as_object = client.post("/authorize", json={**gate, "dag": {"nodes": gate["dag"]}},
+                                headers=auth("alice", "gate-1"))
+        assert as_object.status_code == 409 and as_object.json()["detail"] == (
+            "idempotency key `gate-1` was used for another dag")
 
         # The key is the caller's and its consume's: reused otherwise, it is refused, never a success.
         other_caller = client.post("/approvals/consume", json=consume, headers=auth("root", "consume-1"))
@@ -107,3 +130,5 @@ def test_a_retry_after_the_server_died_between_commit_and_answer_gets_the_first_
         bad = client.post("/approvals/consume", json=consume, headers=auth("alice", "irgap_" + "x" * 20))
         assert bad.status_code == 422 and "irgap_x" not in bad.text
     assert len(consumed_events(tmp_path)) == 2, "no retry recorded a second consume"
+    assert len(recorded_events(tmp_path, "ir.dag_diff_ok")) == 1, "no gate retry audited again"
+    assert recorded_events(tmp_path) == before_gate, "no gate retry recorded any event"

@@ -131,23 +131,33 @@ _StrictLoader.yaml_implicit_resolvers = {
 for _first in "tTfF":
     _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (_BOOL_TAG, _CORE_BOOLEANS))
 
+_FastLoader: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _CStrictLoader(yaml.CSafeLoader):
+        """The same resolvers on libyaml's parser: packs parse ~15x faster. Its marks have no
+        buffer and it gives plain scalars the style '' (None in the Python parser); a document
+        with any problem is read again by `_StrictLoader`, whose messages are the reference."""
+
+    _CStrictLoader.yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
+    _FastLoader = _CStrictLoader
+
 
 def _pos(node: Node) -> Position:
-    style = node.style if isinstance(node, ScalarNode) else None
+    style = (node.style or None) if isinstance(node, ScalarNode) else None
     return Position(node.start_mark.line + 1, node.start_mark.column + 1, style,
                     node.start_mark.index, node.end_mark.index)
 
 
 def _walk(node: Node, path: Path, file: str, positions: dict[Path, Position],
           key_positions: dict[Path, Position], problems: list[SourceProblem],
-          loader: _StrictLoader, depth: int) -> Any:
+          loader: Any, depth: int) -> Any:
     positions[path] = _pos(node)
     if depth > _MAX_DEPTH:
         problems.append(SourceProblem(file, node.start_mark.line + 1, node.start_mark.column + 1,
                                       f"nesting deeper than {_MAX_DEPTH} levels"))
         return None
     if isinstance(node, ScalarNode):
-        if node.style is None and node.value.lower() in _YAML11_BOOLEANS:
+        if not node.style and node.value.lower() in _YAML11_BOOLEANS:
             problems.append(SourceProblem(
                 file, node.start_mark.line + 1, node.start_mark.column + 1,
                 f"ambiguous value `{node.value}` (a boolean in yaml 1.1, a string in yaml 1.2): "
@@ -160,7 +170,7 @@ def _walk(node: Node, path: Path, file: str, positions: dict[Path, Position],
             mark = node.start_mark
             explicit = mark.buffer is None or mark.buffer[mark.pointer:mark.pointer + 1] == "!"
             message = (f"ambiguous value `{node.value}` (yaml reads it as a {kind}): quote it"
-                       if node.style is None and not explicit else f"unsupported tag `{node.tag}`")
+                       if not node.style and not explicit else f"unsupported tag `{node.tag}`")
             problems.append(SourceProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, message))
             return None
         return loader.construct_object(node, deep=True)
@@ -197,9 +207,9 @@ def _walk(node: Node, path: Path, file: str, positions: dict[Path, Position],
     raise AssertionError(f"unexpected yaml node {type(node).__name__}")  # pragma: no cover
 
 
-def _refuse_anchors(text: str, file: str) -> list[SourceProblem]:
+def _refuse_anchors(text: str, file: str, loader: type[Any]) -> list[SourceProblem]:
     problems: list[SourceProblem] = []
-    for event in yaml.parse(text, Loader=_StrictLoader):
+    for event in yaml.parse(text, Loader=loader):
         mark = event.start_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         anchor = getattr(event, "anchor", None)
@@ -210,8 +220,8 @@ def _refuse_anchors(text: str, file: str) -> list[SourceProblem]:
     return problems
 
 
-def _documents(text: str) -> Iterator[Node]:
-    yield from yaml.compose_all(text, Loader=_StrictLoader)
+def _documents(text: str, loader: type[Any]) -> Iterator[Node]:
+    yield from yaml.compose_all(text, Loader=loader)
 
 
 def load_yaml_strict(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_MAX_PACK_BYTES) -> Located:
@@ -224,11 +234,20 @@ def load_yaml_strict(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_M
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PackLoadError([SourceProblem(file, 1, 1, f"not utf-8 text: byte {exc.start} is invalid")]) from None
+    if _FastLoader is not None:
+        try:
+            return _load(text, file, _FastLoader)
+        except (PackLoadError, yaml.YAMLError):
+            pass  # read again below: the Python parser's messages are the ones shown
+    return _load(text, file, _StrictLoader)
+
+
+def _load(text: str, file: str, loader_type: type[Any]) -> Located:
     try:
-        problems = _refuse_anchors(text, file)
+        problems = _refuse_anchors(text, file, loader_type)
         if problems:
             raise PackLoadError(problems)
-        nodes = list(_documents(text))
+        nodes = list(_documents(text, loader_type))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -250,7 +269,7 @@ def load_yaml_strict(text: str | bytes, file: str, *, max_bytes: int = DEFAULT_M
     positions: dict[Path, Position] = {}
     key_positions: dict[Path, Position] = {}
     problems = []
-    loader = _StrictLoader("")
+    loader = loader_type("")
     data = _walk(nodes[0], (), file, positions, key_positions, problems, loader, 0)
     if problems:
         raise PackLoadError(problems)

@@ -25,7 +25,7 @@ from typing import Any
 import icu
 import rfc8785
 
-__all__ = ["ReferenceDecision", "decide", "decide_bytes", "structure_problems"]
+__all__ = ["RULES", "ReferenceDecision", "decide", "decide_bytes", "structure_problems"]
 
 ACTIONS = frozenset({
     "deploy.website", "deploy.api", "deploy.database", "dns.update_records", "dns.create_zone",
@@ -57,6 +57,18 @@ BULK = frozenset({"bulk", "batch"})
 RECORD_ACTIONS = frozenset({"odoo.create_record", "odoo.update_record", "odoo.delete_record"})
 CRITICAL_MODELS = frozenset({"account.move", "account.payment", "account.invoice", "sale.order", "purchase.order"})
 ESCALATION_TIER = 2
+
+# The baseline's rules by the ids the evaluator reports (the vocabulary sections, the tier
+# entries, the rules), in the pack's order: `decide(..., rules=...)` applies only some of them,
+# so a peer that can express only part of the baseline is compared on that part.
+RULES = (
+    "vocabularies.actions", "vocabularies.providers", "providerFamilies",
+    "destructive-action", "dns-or-module-change", "deployment-or-site-change", "routine-action",
+    "production-environment", "production-resource", "production-params", "production-description",
+    "production-labels", "critical-odoo-model", "bulk-operation",
+    "missing-idempotency-key", "invalid-budget", "negative-budget",
+)
+ALL_RULES = frozenset(RULES)
 
 # The input limits of the IR (its JSON Schema and the strict reader's bounds), written out again.
 MAX_BYTES = 8 * 1024 * 1024
@@ -312,65 +324,75 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
-def action_tier(action: str) -> int:
-    if action in TIER3_ACTIONS:
+def action_tier(action: str, rules: frozenset[str] = ALL_RULES) -> int:
+    if action in TIER3_ACTIONS and "destructive-action" in rules:
         return 3
-    if action in TIER2_ACTIONS:
+    if action in TIER2_ACTIONS and "dns-or-module-change" in rules:
         return 2
-    if action in TIER1_ACTIONS or action.startswith(TIER1_PREFIXES):
+    if (action in TIER1_ACTIONS or action.startswith(TIER1_PREFIXES)) and "deployment-or-site-change" in rules:
         return 1
     return 0
 
 
-def check_step(step: Mapping[str, Any], codes: list[str], labels: Any = None) -> int:
-    """The step's tier; its violation codes are appended to `codes` in the evaluator's order."""
+def check_step(step: Mapping[str, Any], codes: list[str], labels: Any = None,
+               rules: frozenset[str] = ALL_RULES) -> int:
+    """The step's tier; its violation codes are appended to `codes` in the evaluator's order.
+    Only the rules named in `rules` apply."""
     action, provider = step["action"], step["provider"]
     params, constraints = step.get("params", {}), step.get("constraints", {})
     tier = 0
     if action in ACTIONS:
-        tier = action_tier(action)
-    else:
+        tier = action_tier(action, rules)
+    elif "vocabularies.actions" in rules:
         codes.append("UNKNOWN_ACTION")
         tier = 3  # fail closed: an unknown action is treated as critical
     if provider not in PROVIDERS:
-        codes.append("UNKNOWN_PROVIDER")
-    elif action in ACTIONS:
+        if "vocabularies.providers" in rules:
+            codes.append("UNKNOWN_PROVIDER")
+    elif action in ACTIONS and "providerFamilies" in rules:
         action_family = action.split(".", 1)[0]
         provider_family = provider.split(".", 1)[0]
         if provider_family not in FAMILIES.get(action_family, set()):
             codes.append("PROVIDER_MISMATCH")
     description = step.get("description")
-    if (mentions(constraints, PRODUCTION) or mentions(step["resource"], PRODUCTION) or mentions(params, PRODUCTION)
-            or (isinstance(description, str) and mentions(description, PRODUCTION)) or mentions(labels, PRODUCTION)):
+    if (("production-environment" in rules and mentions(constraints, PRODUCTION))
+            or ("production-resource" in rules and mentions(step["resource"], PRODUCTION))
+            or ("production-params" in rules and mentions(params, PRODUCTION))
+            or ("production-description" in rules and isinstance(description, str)
+                and mentions(description, PRODUCTION))
+            or ("production-labels" in rules and mentions(labels, PRODUCTION))):
         tier = max(tier, 2)
-    if action in RECORD_ACTIONS and "model" in params:
+    if action in RECORD_ACTIONS and "model" in params and "critical-odoo-model" in rules:
         model = params["model"]
         if not isinstance(model, str):
             codes.append("RULE_ERROR")
         elif normalize(model).strip() in CRITICAL_MODELS:
             tier = 3
-    if mentions(params, BULK) or mentions(constraints, BULK) or mentions(step["resource"], BULK):
+    if "bulk-operation" in rules and (mentions(params, BULK) or mentions(constraints, BULK)
+                                      or mentions(step["resource"], BULK)):
         tier = 3
-    key = step.get("idempotency_key")
-    if key is None or normalize(key).strip() == "":
-        codes.append("MISSING_IDEMPOTENCY_KEY")
+    if "missing-idempotency-key" in rules:
+        key = step.get("idempotency_key")
+        if key is None or normalize(key).strip() == "":
+            codes.append("MISSING_IDEMPOTENCY_KEY")
     budget = step.get("budget_cents")
-    if budget is not None and not is_integer(budget):
+    if budget is not None and not is_integer(budget) and "invalid-budget" in rules:
         codes.append("INVALID_BUDGET")
-    if is_integer(budget) and budget < 0:
+    if is_integer(budget) and budget < 0 and "negative-budget" in rules:
         codes.append("NEGATIVE_BUDGET")
     return tier
 
 
-def decide(data: Any) -> ReferenceDecision:
-    """Decide on a decoded IR: structure first (REJECT `INVALID_IR`), then the rules."""
+def decide(data: Any, rules: frozenset[str] = ALL_RULES) -> ReferenceDecision:
+    """Decide on a decoded IR: structure first (REJECT `INVALID_IR`), then the rules named in
+    `rules` (all of them unless told)."""
     data = without_nulls(data)
     problems = structure_problems(data)
     if problems:
         return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
     digest = ir_digest(data)
     codes: list[str] = []
-    tiers = [check_step(step, codes, data.get("labels", {})) for step in data["steps"]]
+    tiers = [check_step(step, codes, data.get("labels", {}), rules) for step in data["steps"]]
     risk = max(tiers, default=0)
     if codes:  # every code the baseline reports is an ERROR
         status = "REJECT"
@@ -381,7 +403,7 @@ def decide(data: Any) -> ReferenceDecision:
     return ReferenceDecision(status, risk, digest, tiers, codes)
 
 
-def decide_bytes(data: bytes) -> ReferenceDecision:
+def decide_bytes(data: bytes, rules: frozenset[str] = ALL_RULES) -> ReferenceDecision:
     """Decide on JSON bytes: size bound, `json.loads`, then `decide`."""
     if len(data) > MAX_BYTES:
         return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
@@ -389,4 +411,4 @@ def decide_bytes(data: bytes) -> ReferenceDecision:
         decoded = json.loads(data)
     except (ValueError, RecursionError):
         return ReferenceDecision("REJECT", 0, None, [], ["INVALID_IR"])
-    return decide(decoded)
+    return decide(decoded, rules)

@@ -20,3 +20,20 @@ def load_reference() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def load_bench_peers() -> ModuleType:
+    """`benchmarks/bench_peers.py`, whose sibling imports (`bench_engine`, `timing`) need the
+    benchmarks folder on the path; appended, so it never shadows an installed module."""
+    name = "irgov_bench_peers"
+    if name not in sys.modules:
+        load_reference()
+        folder = str(REPO / "benchmarks")
+        if folder not in sys.path:
+            sys.path.append(folder)
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "bench_peers.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

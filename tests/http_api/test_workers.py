@@ -1,5 +1,5 @@
 """`irgov serve --workers 2` as a real process: the documented flow across worker processes on
-SQLite and PostgreSQL stores, counters added up over the workers, exactly one sweeper, and a
+SQLite, Redis and PostgreSQL stores, counters added up over the workers, exactly one sweeper, and a
 new sweeper after the leader is killed."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from .live import free_port, running
 
 pytest.importorskip("prometheus_client", reason="prometheus-client is part of the `http` extra")
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = ["sqlite", pytest.param("redis", marks=pytest.mark.redis),
+            pytest.param("postgres", marks=pytest.mark.postgres)]
 WORKER = "x-irgov-worker"
 
 
@@ -75,6 +76,13 @@ def test_two_workers_serve_the_flow_with_one_sweeper(backend: str, tmp_path: Pat
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     if backend == "postgres":
         env["IRGOV_APPROVAL_STORE"] = request.getfixturevalue("postgres_schema_url")
+    if backend == "redis":
+        # its own keys (the redis_client fixture deletes them afterwards); the outbox stays the
+        # embedded SQLite file, as the deployment guide's Redis shape has it
+        prefix = request.getfixturevalue("redis_prefix")
+        request.getfixturevalue("redis_client")
+        env["IRGOV_APPROVAL_STORE"] = f"{request.getfixturevalue('redis_url')}?prefix={prefix}"
+    if backend != "sqlite":
         env["IRGOV_APPROVAL_KEY"] = KeyRing.generate("k1").to_text()
     argv = [sys.executable, "-c", "from irgov_policy.cli import main; main()", "serve", "--port", str(port),
             "--workers", "2", "--log-level", "warning"]

@@ -448,6 +448,11 @@ def corpus() -> list[bytes]:
         if change.get("idempotency_key", "") is None:
             ir["steps"][2].pop("idempotency_key")
         out.append(json.dumps(ir).encode("utf-8"))
+    # Upper-case markers on a routine step: a skeleton depends on case (`I` is `l`).
+    for change in ({"constraints": {"env": "LIVE"}}, {"resource": "SITE-PRODUCTION"}, {"params": {"mode": "BULK"}}):
+        ir = json.loads(json.dumps(base))
+        ir["steps"][0].update(change)
+        out.append(json.dumps(ir).encode("utf-8"))
     # Step 2 is a dns change, tier 2 already; on step 0, a routine one, a marker shows in the tier.
     for change in ({"resource": "db-production-eu"}, {"resource": "db-prd-1"}, {"constraints": {"env": "prod-eu"}},
                    {"params": {"batch_size": 10}}, {"description": "roll the course out to prod"},

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import icu
@@ -296,7 +297,18 @@ def words(text: str) -> set[str]:
         current += char
     if current:
         pieces.append(current)
-    return {str(_SPOOF.getSkeleton(0, piece)).lower() for piece in pieces}
+    return {key for piece in pieces for key in _keys(piece)}
+
+
+def _keys(piece: str) -> tuple[str, str]:
+    # A skeleton depends on case (`I` is `l`, `m` is `rn`): compare both cases' skeletons.
+    return (str(_SPOOF.getSkeleton(0, piece.lower())).lower(), str(_SPOOF.getSkeleton(0, piece.upper())).lower())
+
+
+@lru_cache(maxsize=64)
+def marker_keys(markers: frozenset[str]) -> frozenset[str]:
+    """The keys of wanted markers, made as `words` makes those of the text."""
+    return frozenset(key for marker in markers for key in _keys(marker))
 
 
 def strings_in(value: Any) -> Iterable[str]:
@@ -315,7 +327,8 @@ def strings_in(value: Any) -> Iterable[str]:
 
 
 def mentions(value: Any, markers: frozenset[str]) -> bool:
-    return any(not markers.isdisjoint(words(text)) for text in strings_in(value))
+    keys = marker_keys(markers)
+    return any(not keys.isdisjoint(words(text)) for text in strings_in(value))
 
 
 def is_integer(value: Any) -> bool:

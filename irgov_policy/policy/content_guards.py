@@ -12,7 +12,7 @@ expects decides nothing, and the rule runs in CEL as it would have.
 
 The Python side computes what the CEL function computes, on the same values: token sets come
 from `functions.token_set` (kept per step and field, shared with the native `match` primitive),
-wanted tokens from `functions.match_key`. As in `rule_index.py` the reading is textual and
+wanted tokens from `functions.match_keys`. As in `rule_index.py` the reading is textual and
 conservative: plain string literals only, whole terms only.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from .functions import match_key, token_set
+from .functions import match_keys, token_set
 
 __all__ = ["ContentGuard", "guards_of"]
 
@@ -111,17 +111,18 @@ def _term_guard(term: str, constants: Mapping[str, list[str]], tokens_allowed: b
     text = term.strip()
     if tokens_allowed:
         if (match := _HAS_TOKEN.fullmatch(text)) is not None:
-            wanted: frozenset[str] = frozenset({match_key(_literal(match, 3))})
+            wanted: frozenset[str] = match_keys(_literal(match, 3))
             return ContentGuard("tokens", match.group(1), match.group(2), wanted)
         if (match := _HAS_ANY_LIST.fullmatch(text)) is not None:
-            wanted = frozenset(match_key(v) for v in _literals(match.group(3)))
+            wanted = frozenset(key for v in _literals(match.group(3)) for key in match_keys(v))
             return ContentGuard("tokens", match.group(1), match.group(2), wanted)
         if (match := _HAS_ANY_CONSTANT.fullmatch(text)) is not None:
             name = match.group(3) if match.group(3) is not None else _literal(match, 4)
             values = constants.get(name)
             if values is None or not all(isinstance(v, str) for v in values):
                 return None
-            return ContentGuard("tokens", match.group(1), match.group(2), frozenset(match_key(v) for v in values))
+            return ContentGuard("tokens", match.group(1), match.group(2),
+                                frozenset(key for v in values for key in match_keys(v)))
     if (match := _KEY_IN.fullmatch(text)) is not None:
         return ContentGuard("key", match.group(3), match.group(4), (_literal(match, 1),))
     if (match := _STRING_TEST.fullmatch(text)) is not None:

@@ -10,7 +10,10 @@ is `prod`); a run is also split where camelCase changes case (`productionEU` is 
 Matching (`hasToken`, `hasAnyToken`, `hasAnyPhrase`, the native `match` primitive) compares the
 Unicode TR39 skeletons of tokens, computed by ICU's spoof checker, so letters that look alike
 across scripts match (`рrod` with a Cyrillic `р` is `prod`). `tokens()` itself returns readable
-tokens, not skeletons.
+tokens, not skeletons. A skeleton depends on case (capital `I` is `l`, `m` is `rn` but `M` is
+`M`), so a token has two keys, the skeletons of its lower-case and of its upper-case form, and a
+wanted token matches when the two share a key: `LIVE` is `live`, `MODULE` is `module`, and a
+confusable of either case (Cyrillic `Н` for `H`, `һ` for `h`) still matches.
 
 Functions take and return plain Python values (str, int, float, bool, None, list, dict); each
 engine adapts its own value types at the boundary.
@@ -39,7 +42,7 @@ __all__ = [
     "has_any_token",
     "has_token",
     "is_integer",
-    "match_key",
+    "match_keys",
     "normalize_text",
     "string_tokens",
     "token_set",
@@ -133,20 +136,29 @@ _ASCII_SEPARATORS = {code: chr(code) if chr(code).isalnum() else " " for code in
 
 
 def _token_keys(text: str) -> frozenset[str]:
-    """The match keys (skeletons) of the tokens of one string."""
+    """The match keys (`_word_keys`) of the tokens of one string."""
     if _ASCII_SKELETONS is None or not text.isascii():
-        return frozenset(map(_skeleton, _words(text)))
+        return frozenset(key for word in _words(text) for key in _word_keys(word))
     parts: list[str] = []
     for run in text.translate(_ASCII_SEPARATORS).split():
         parts.extend(_split_run(run))
     # No ASCII letter or digit has a skeleton holding a space (checked at import), so the words
     # can be translated together and cut apart again.
-    return frozenset(" ".join(parts).translate(_ASCII_SKELETONS).lower().split())
+    words = " ".join(parts)
+    lower = words.lower().translate(_ASCII_SKELETONS).lower().split()
+    upper = words.upper().translate(_ASCII_SKELETONS).lower().split()
+    return frozenset(lower).union(upper)
+
+
+def _word_keys(word: str) -> tuple[str, str]:
+    """What a token is compared by: the skeletons of its lower-case and upper-case forms, each
+    lower-cased (`LIVE`, `live`, `lIVE` -> `live` and `llve`; `РROD`, `рrod` -> `prod`)."""
+    return _skeleton(word.lower()), _skeleton(word.upper())
 
 
 def _skeleton(word: str) -> str:
-    """What a token is compared by: its TR39 skeleton, lower-cased (`РROD`, `рrod`, `Prod` -> `prod`).
-    Only short words are cached: an IR chooses its words, and a long one must not stay resident."""
+    """The TR39 skeleton of `word`, lower-cased. Only short words are cached: an IR chooses its
+    words, and a long one must not stay resident."""
     if _ASCII_SKELETONS is not None and word.isascii():
         return word.translate(_ASCII_SKELETONS).lower()
     if len(word) > _MAX_CACHED_WORD:
@@ -155,9 +167,10 @@ def _skeleton(word: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def match_key(token: str) -> str:
-    """The key a wanted token (a constant's element) is compared by, normalised like text."""
-    return _skeleton(_word_text(token).strip())
+def match_keys(token: str) -> frozenset[str]:
+    """The keys of a wanted token (a constant's element), normalised like text: it matches a
+    token of the text that has one of them."""
+    return frozenset(_word_keys(_word_text(token).strip()))
 
 
 def string_tokens(text: str) -> tuple[str, ...]:
@@ -249,7 +262,7 @@ def has_token(value: Any, token: str) -> bool:
     """`hasToken(value, token) -> bool`: `token` (normalised like the text) is a whole token of `value`."""
     if not isinstance(token, str):
         raise TypeError("hasToken expects a string token")
-    return match_key(token) in token_set(value)
+    return not match_keys(token).isdisjoint(token_set(value))
 
 
 def has_any_phrase(value: Any, phrases: list[str] | tuple[str, ...]) -> bool:
@@ -257,19 +270,20 @@ def has_any_phrase(value: Any, phrases: list[str] | tuple[str, ...]) -> bool:
     the other in a string of `value` (`odoo:account.move/7` holds the phrase `account.move`)."""
     wanted = _phrase_keys(tuple(phrases))
     for text in _walk_strings(value):
-        keys = tuple(_skeleton(word) for word in _words(text))
+        keys = [frozenset(_word_keys(word)) for word in _words(text)]
         for phrase in wanted:
             size = len(phrase)
-            if any(keys[i:i + size] == phrase for i in range(len(keys) - size + 1)):
+            if any(all(not want.isdisjoint(have) for want, have in zip(phrase, keys[i:i + size], strict=True))
+                   for i in range(len(keys) - size + 1)):
                 return True
     return False
 
 
 @lru_cache(maxsize=256)
-def _phrase_keys(phrases: tuple[Any, ...]) -> tuple[tuple[str, ...], ...]:
+def _phrase_keys(phrases: tuple[Any, ...]) -> tuple[tuple[frozenset[str], ...], ...]:
     if not all(isinstance(p, str) for p in phrases):
         raise TypeError("hasAnyPhrase expects a list of strings")
-    return tuple(keys for keys in (tuple(_skeleton(w) for w in _words(p)) for p in phrases) if keys)
+    return tuple(keys for keys in (tuple(frozenset(_word_keys(w)) for w in _words(p)) for p in phrases) if keys)
 
 
 def has_any_token(value: Any, wanted: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
@@ -320,7 +334,7 @@ def _add_tokens(found: set[str], value: Any, depth: int) -> None:
 def _normalized_set(wanted: tuple[Any, ...]) -> frozenset[str]:
     if not all(isinstance(w, str) for w in wanted):
         raise TypeError("hasAnyToken expects a list of strings")
-    return frozenset(match_key(w) for w in wanted)
+    return frozenset(key for w in wanted for key in match_keys(w))
 
 
 def family(name: str) -> str:

@@ -16,7 +16,7 @@ from ..errors import PackLoadError, SourceProblem
 from .cel.base import CelCompileError, CelEngine
 from .cel_text import constant_references, selected_step_fields
 from .content_guards import GUARDED_FUNCTIONS, ContentGuard, guards_of
-from .functions import match_key
+from .functions import match_keys
 from .pack import DEFAULT_ESCALATION_THRESHOLD, RulePack, RuleSpec, TierSpec
 from .primitives import ActionTierMatch, ProviderMismatch, RuleMatch, UnknownAction, UnknownProvider
 from .rule_index import StepPlan, StepPlanner, StepRequirement, conjuncts, requirements_of
@@ -202,7 +202,7 @@ def _resolve_match(pack: RulePack, spec: RuleSpec, constants: Mapping[str, list[
         values = constants[name]
         # `hasAnyToken` normalises the wanted tokens itself; `actions` and `value` compare as written.
         if where[0] == "tokens":
-            return name, frozenset(match_key(v) for v in values)
+            return name, frozenset(key for v in values for key in match_keys(v))
         return name, frozenset(values)
 
     return RuleMatch(

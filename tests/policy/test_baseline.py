@@ -64,8 +64,11 @@ def test_unknown_action_provider_and_mismatch_reject(engine: PolicyEngine) -> No
 # -- production scope: whole tokens only (defect 1) --------------------------------------------
 
 NOT_PRODUCTION = ["product-catalog", "reproduce", "delivery", "olive-oil", "alive-check", "preproduction",
-                  "productive", "livestock"]
-PRODUCTION = [" PROD", "PROD-EU", "site:prod", "db-production-eu", "prod", "Live", "pro\u200bd", "ＰＲＯＤ"]
+                  "productive", "livestock", "LIVESTOCK", "OLIVE-OIL", "PRODUCTIVE"]
+# Upper case too: a TR39 skeleton depends on case (`I` is `l`, `m` is `rn`), and `LIVE` or
+# `PRODUCTION` once passed as tier 0.
+PRODUCTION = [" PROD", "PROD-EU", "site:prod", "db-production-eu", "prod", "Live", "pro\u200bd", "ＰＲＯＤ",
+              "LIVE", "PRODUCTION", "DB-PRODUCTION-EU", "ＬＩＶＥ", "\u0420R\u041eD", "\u0440r\u043ed"]
 
 
 @pytest.mark.parametrize("text", NOT_PRODUCTION)

@@ -69,7 +69,7 @@ def test_requirements_read_from_conditions(when: str, expected: list[StepRequire
      [ContentGuard("tokens", "step", "params", frozenset({"prod"}))]),
     ("hasAnyToken(step.resource, ['x', 'y']) && (z && hasAnyToken(ir.labels, constants.markers))",
      [ContentGuard("tokens", "step", "resource", frozenset({"x", "y"})),
-      ContentGuard("tokens", "ir", "labels", frozenset({"prod", "live"}))]),
+      ContentGuard("tokens", "ir", "labels", frozenset({"prod", "live", "llve"}))]),
     ('"key" in step.params && step.resource.startsWith("site:")',
      [ContentGuard("key", "step", "params", ("key",)), ContentGuard("startsWith", "step", "resource", ("site:",))]),
     ('step.description.endsWith("!") && step.step_id.contains("a")',

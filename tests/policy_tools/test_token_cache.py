@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irgov_policy.policy import PolicyEngine, baseline_pack_path, functions
-from irgov_policy.policy.functions import TOKEN_CACHE, TokenCache, match_key, token_set
+from irgov_policy.policy.functions import TOKEN_CACHE, TokenCache, match_keys, token_set
 
 
 def test_the_cache_is_bounded_by_bytes_and_keeps_recent_strings() -> None:
     cache = TokenCache(max_bytes=10_000, max_string=100)
     for i in range(1000):
         # token sets hold match keys (TR39 skeletons): a digit's skeleton may be a letter
-        assert cache.token_set(f"prod-{i} eu") == {"prod", match_key(str(i)), "eu"}
+        assert cache.token_set(f"prod-{i} eu") == {"prod", *match_keys(str(i)), "eu"}
         assert cache.size <= cache.max_bytes
     assert 0 < len(cache) < 1000
     assert cache.token_set("prod-999 eu") is cache.token_set("prod-999 eu")  # the latest is kept
@@ -75,9 +75,10 @@ def _split_by_the_loop(run: str) -> list[str]:
                     max_size=40))
 def test_the_fast_token_paths_equal_icu_and_the_splitting_rules(text: str) -> None:
     """One-word runs found in C, ASCII text cut and skeletonised by translation: the same tokens
-    and keys as the splitting loop and ICU's skeleton of each word."""
+    and keys as the splitting loop and ICU's skeletons of each word's lower and upper case."""
     runs = functions._TOKEN.findall(functions._word_text(text))
     assert [functions._split_run(run) for run in runs] == [_split_by_the_loop(run) for run in runs]
     words = functions._words(text)
-    icu_keys = frozenset(str(functions._SPOOF_CHECKER.getSkeleton(0, w)).lower() for w in words)
+    icu_keys = frozenset(str(functions._SPOOF_CHECKER.getSkeleton(0, form)).lower()
+                         for w in words for form in (w.lower(), w.upper()))
     assert functions._token_keys(text) == icu_keys == token_set(text)

@@ -154,8 +154,12 @@ class SQLiteLedger:
         self._decisions.submit((entry, submitted_by), critical=False, wait=entry.status == APPROVABLE_STATUS)
 
     def _read_decided(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        """`read`, once every decision row this process queued is committed."""
-        if not self._decisions.flush(self._timeout):
+        """`read` of the rows of one IR (`args` is tenant and hash), once the decision this
+        process queued for it is committed; an IR with none queued reads at once (a write
+        lock on the database then holds up only the readers of the rows it holds up)."""
+        key = (args[0], args[1])
+        if self._decisions.holds(lambda row: (row[0].tenant_id, row[0].ir_hash) == key) and \
+                not self._decisions.flush(self._timeout):
             raise StoreError(f"sqlite database `{self._where}`: the decisions this process made are not "
                              f"committed after {self._timeout:g} s (locked or failing database)")
         return self._read(sql, args)

@@ -147,6 +147,13 @@ class GroupCommitWriter(Generic[Row]):
                     self._commit_queue()
         return True
 
+    def holds(self, match: Callable[[Row], bool]) -> bool:
+        """Whether a row for which `match` is true is queued and not yet committed."""
+        if self._pid != os.getpid():
+            return False
+        with self._cond:
+            return any(match(row) for row, _ in self._queue)
+
     @property
     def queued(self) -> int:
         with self._cond:

@@ -2,7 +2,7 @@
 database (for another process's approval request) when `validate` returns; a PASS or REJECT one
 is committed within milliseconds, seen at once by this process's own reads, and never lost on a
 clean close; a locked database refuses the read that needs the queued rows instead of answering
-without them."""
+without them, and reads of other IRs go on."""
 
 from __future__ import annotations
 
@@ -115,6 +115,8 @@ def test_a_read_that_needs_queued_rows_is_refused_while_the_database_is_locked(t
         store.ledger.record_decision(DecisionEntry("t", "sha256:" + "a" * 64, "REJECT", 3, None, 1, 1), "bob")
         with pytest.raises(StoreError, match="not committed after 0.2 s"):
             store.ledger.get_decision("t", "sha256:" + "a" * 64)
+        # another IR's rows are not held up by it (the health probe reads one of those)
+        assert store.ledger.get_decision("t", "sha256:" + "c" * 64) is None
         # an ESCALATE decision cannot be recorded without its commit: the caller hears of it
         with pytest.raises(StoreError, match="cannot commit decisions"):
             store.ledger.record_decision(DecisionEntry("t", "sha256:" + "b" * 64, "ESCALATE", 2, None, 2, 1), None)

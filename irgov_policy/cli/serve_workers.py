@@ -14,8 +14,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +31,10 @@ from ..storage.url import StoreURL
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from ..policy import ReloadResult
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CONFIG_FILE_ENV", "WORKER_HEADER", "check_shared_stores", "name_the_worker", "prepare_metrics_dir", "prepare_workers", "run_workers",
            "worker_app"]
@@ -91,7 +97,21 @@ def worker_app() -> FastAPI:
     from ._common import keep_exception_causes
 
     keep_exception_causes()
-    return name_the_worker(create_app(_worker_config()))
+    app = create_app(_worker_config())
+    app.state.governance.pack_lifecycle.on_reload = _replace_the_other_workers
+    return name_the_worker(app)
+
+
+def _replace_the_other_workers(result: ReloadResult) -> None:
+    """After `POST /packs/reload` put a new pack set in force in this worker, ask the supervisor
+    (SIGHUP) to replace every worker: each new one loads the packs as they now are, so all of
+    them decide with the set the caller was answered about. A failed reload changed nothing."""
+    if result.trigger != "api" or not result.ok or not result.changed:
+        return
+    supervisor = os.getppid()
+    logger.info("packs reloaded through the API (%s): asking the supervisor (pid %d) to replace every worker",
+                result.new_digest, supervisor)
+    os.kill(supervisor, signal.SIGHUP)
 
 
 def name_the_worker(app: FastAPI) -> FastAPI:

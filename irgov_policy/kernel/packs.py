@@ -7,7 +7,7 @@ Each decision reads the set in force once, so a reload never changes a decision 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +39,9 @@ class PackLifecycle:
         self.holder = PackSetHolder(engine if engine is not None else build_engine(config),
                                     lambda: prove_engine(config), bus=bus)
         self.shadow: ShadowEvaluator | None = None
+        #: called after each reload with its result and trigger (`irgov serve --workers` passes
+        #: an API reload on to the other workers)
+        self.on_reload: Callable[[ReloadResult], None] | None = None
         if config.shadow_packs:
             sources = config.shadow_packs
 
@@ -79,6 +82,12 @@ class PackLifecycle:
         shadow set. The result is the active set's."""
         result = self.holder.reload(by=by, trigger=trigger)
         metrics.pack_reload(result.ok)
+        listener = self.on_reload
+        if listener is not None:
+            try:
+                listener(result)
+            except Exception:  # the reload stands; what follows it is the listener's to report
+                logger.exception("the pack reload listener failed")
         if self.shadow is not None:
             shadow = self.shadow.holder.reload(by=by, trigger=trigger)
             if not shadow.ok:

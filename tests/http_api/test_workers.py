@@ -135,3 +135,45 @@ def test_workers_refuse_memory_stores(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "`--workers 2` needs stores every worker shares" in lines[0], result.stderr
     assert "`approval_store` is `memory://`" in lines[0]
+
+
+def test_an_api_reload_reaches_every_worker(tmp_path: Path) -> None:
+    """`POST /packs/reload` answers for the worker that took it; the supervisor then replaces
+    every worker, so each decides with the new set (the pack watcher is off: nothing else
+    could reload them)."""
+    from policy.conftest import copy_pack_folder
+
+    from .test_pack_reload_live import BLOCKING_PACK, IR
+
+    packs = copy_pack_folder(tmp_path / "packs")
+    workdir = tmp_path / "serve"
+    workdir.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IRGOV_", "PROMETHEUS_"))}
+    env.update({"IRGOV_API_KEYS": ",".join(API_KEYS), "IRGOV_PACKS": str(packs), "IRGOV_WATCH_PACKS": "false",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    argv = [sys.executable, "-c", "from irgov_policy.cli import main; main()", "serve", "--port", str(port),
+            "--workers", "2", "--log-level", "warning"]
+    base = f"http://127.0.0.1:{port}"
+    with running(argv, cwd=workdir, env=env, health_url=base + "/health"):
+        seen = Seen(base)
+        for _ in range(300):  # both workers answer before the reload
+            if len(set(seen.pids)) >= 2:
+                break
+            seen.call("GET", "/health")
+        before = set(seen.pids)
+        assert len(before) == 2
+        assert seen.call("POST", "/validate", json=IR, headers=_auth("alice")).json()["status"] == "ESCALATE"
+        (packs / "blocklist.irgov.yaml").write_text(BLOCKING_PACK, "utf-8")
+        reload = seen.call("POST", "/packs/reload", headers=_auth("root")).json()
+        assert reload["ok"] is True and reload["changed"] is True, reload
+
+        def every_worker_rejects() -> bool:
+            statuses: dict[str, str] = {}
+            for _ in range(60):
+                answer = seen.call("POST", "/validate", json=IR, headers=_auth("alice"))
+                statuses[answer.headers[WORKER]] = answer.json()["status"]
+            return len(statuses) == 2 and set(statuses.values()) == {"REJECT"} and not before & set(statuses)
+
+        # new workers (none of the old pids) and every one decides with the reloaded set
+        assert _eventually(every_worker_rejects, seconds=60), "a worker still decides with the old packs"

@@ -153,26 +153,25 @@ class SQLiteLedger:
     def record_decision(self, entry: DecisionEntry, submitted_by: str | None) -> None:
         self._decisions.submit((entry, submitted_by), critical=False, wait=entry.status == APPROVABLE_STATUS)
 
-    def _read_decided(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        """`read` of the rows of one IR (`args` is tenant and hash), once the decision this
-        process queued for it is committed; an IR with none queued reads at once (a write
-        lock on the database then holds up only the readers of the rows it holds up)."""
-        key = (args[0], args[1])
-        if self._decisions.holds(lambda row: (row[0].tenant_id, row[0].ir_hash) == key) and \
+    def _settle(self, tenant_id: str, ir_hash: str) -> None:
+        """Wait until the decision this process queued for this IR, if any, is committed; an IR
+        with none queued goes on at once (a write lock on the database then holds up only the
+        readers of the rows it holds up)."""
+        if self._decisions.holds(lambda row: row[0].tenant_id == tenant_id and row[0].ir_hash == ir_hash) and \
                 not self._decisions.flush(self._timeout):
             raise StoreError(f"sqlite database `{self._where}`: the decisions this process made are not "
                              f"committed after {self._timeout:g} s (locked or failing database)")
-        return self._read(sql, args)
 
     def get_decision(self, tenant_id: str, ir_hash: str, *, with_snapshot: bool = False) -> DecisionEntry | None:
-        rows = self._read_decided(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
-                                                            "FROM irgov_decisions WHERE tenant_id = ? AND ir_hash = ?",
-                                  (tenant_id, ir_hash))
+        self._settle(tenant_id, ir_hash)
+        rows = self._read(f"SELECT {_DECISION}{', snapshot' if with_snapshot else ''} "
+                          "FROM irgov_decisions WHERE tenant_id = ? AND ir_hash = ?", (tenant_id, ir_hash))
         return DecisionEntry(*rows[0]) if rows else None
 
     def submitters(self, tenant_id: str, ir_hash: str) -> set[str]:
-        rows = self._read_decided("SELECT principal FROM irgov_submitters WHERE tenant_id = ? AND ir_hash = ?",
-                                  (tenant_id, ir_hash))
+        self._settle(tenant_id, ir_hash)
+        rows = self._read("SELECT principal FROM irgov_submitters WHERE tenant_id = ? AND ir_hash = ?",
+                          (tenant_id, ir_hash))
         return {r[0] for r in rows}
 
     def insert_request(self, request: ApprovalRequest) -> None:
